@@ -1,0 +1,175 @@
+/*
+ * config: the INI schema, its validation, and the pure helpers it needs
+ * (durations, percentages, ${VAR} expansion).
+ *
+ * File format (inih): an optional [agent] section holds global settings and
+ * defaults; every other section is one target, named by its section.
+ *
+ * Ownership: config_load() fills a struct agent_config that owns every string
+ * in it; release it with config_free(). Nothing here does network I/O.
+ *
+ * Errors: every problem is recorded as "FILE:LINE: message" in a
+ * struct config_errors, as a compiler does, and loading continues so that the
+ * user sees all of them at once. The caller prints them and exits 2.
+ */
+#ifndef AGENT_CONFIG_H
+#define AGENT_CONFIG_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+enum config_mode {
+	MODE_EXECUTE = 1,	/* kernel WebSocket keepalives only */
+	MODE_HTTP = 2,		/* REST pings only */
+	MODE_BOTH = 3,		/* both (default) */
+};
+
+enum kernel_select {
+	KSEL_AUTO,		/* the only kernel, or the most recently active */
+	KSEL_ALL,		/* every running kernel, re-listed each round */
+	KSEL_ID,		/* one explicit kernel id (kernel_arg) */
+	KSEL_NOTEBOOK,		/* the kernel of the session at path kernel_arg */
+};
+
+enum target_kind {
+	TARGET_JUPYTER,		/* a Jupyter Server / Notebook base URL ("url =") */
+	TARGET_PING,		/* a plain HTTP keepalive ("ping_url =") */
+};
+
+enum hub_activity {
+	HUB_AUTO,		/* post to the hub when its API URL is known */
+	HUB_ON,
+	HUB_OFF,
+};
+
+enum notify_format {
+	NOTIFY_TEXT,
+	NOTIFY_JSON,
+};
+
+/* A list of "Name: value" header lines; the values are secrets. */
+struct header_list {
+	char **v;
+	size_t n;
+};
+
+struct target_config {
+	char *name;		/* section name */
+	int line;		/* line of the section header (0 for command line) */
+	enum target_kind kind;
+
+	/* TARGET_JUPYTER */
+	char *url;		/* base URL, always ending in '/' */
+	char *token;		/* secret, may be NULL (no auth) */
+	enum config_mode mode;
+	enum kernel_select kernel;
+	char *kernel_arg;	/* id for KSEL_ID, path for KSEL_NOTEBOOK, else NULL */
+	char *code;		/* code of the keepalive execute_request; default "" */
+	char *hub_api_url;	/* e.g. https://hub/hub/api, may be NULL */
+	enum hub_activity hub_activity;
+
+	/* TARGET_PING */
+	char *ping_url;
+	char *method;		/* "GET" (default) or "POST" */
+	char *body;		/* POST body, may be NULL */
+	struct header_list headers;
+	int max_4xx;		/* consecutive 4xx replies that stop the target */
+
+	/* both kinds */
+	long interval_ms;
+	int jitter_pct;
+	long timeout_ms;	/* per request / reply deadline */
+	char *ca_file;
+	int insecure;		/* insecure_skip_verify */
+};
+
+struct agent_config {
+	char *path;		/* the file it came from, or NULL */
+
+	/* [agent] defaults, copied into targets that do not set them */
+	long interval_ms;	/* default 60 s */
+	int jitter_pct;		/* default 10 */
+	long timeout_ms;	/* default 30 s */
+
+	/* stop conditions; 0 / NULL = not set */
+	long for_ms;		/* -1 = not set, 0 = no cap */
+	pid_t while_pid;
+	char *while_fresh_path;
+	long while_fresh_ms;
+
+	/* notifications */
+	char *notify_url;
+	struct header_list notify_headers;
+	enum notify_format notify_format;
+
+	struct target_config *targets;
+	size_t ntargets;
+};
+
+struct config_errors {
+	char **msg;		/* "FILE:LINE: message", owned */
+	size_t n;
+	char **warn;		/* warnings, same shape, owned */
+	size_t nwarn;
+};
+
+/* Initialise *cfg with defaults and no targets. */
+void config_init(struct agent_config *cfg);
+
+/*
+ * Parse and validate the INI file at path into *cfg (which config_init has
+ * prepared). Returns 0 when there were no errors, -1 otherwise; every error is
+ * appended to *errs. An unreadable file is one error: "FILE: cannot read: …".
+ */
+int config_load(const char *path, struct agent_config *cfg, struct config_errors *errs);
+
+/* The same, reading from a string; name is used in the messages. For tests and fuzzing. */
+int config_load_string(const char *name, const char *text, struct agent_config *cfg,
+		       struct config_errors *errs);
+
+/*
+ * Append a target built from command-line flags (--url, --kernel). kernel may
+ * be NULL (auto). The token comes from JUPYTER_TOKEN. Errors are recorded with
+ * the prefix "--url" instead of FILE:LINE. Returns 0 or -1.
+ */
+int config_add_cli_target(struct agent_config *cfg, const char *url, const char *kernel,
+			  struct config_errors *errs);
+
+/*
+ * Final checks after flags were applied: at least one target, defaults copied
+ * into targets. Returns 0 or -1 (errors appended).
+ */
+int config_finish(struct agent_config *cfg, struct config_errors *errs);
+
+void config_free(struct agent_config *cfg);
+void config_errors_free(struct config_errors *errs);
+
+/* Pure helpers (unit-tested, fuzzed). */
+
+/* "90s", "5m", "2h", "1h30m", "250ms", "1.5s", "3d" or plain seconds "45" -> milliseconds.
+ * Returns 0, or -1 with a reason in err. */
+int config_parse_duration(const char *s, long *ms, char *err, size_t errlen);
+
+/* "10%" or "10" -> 10; range 0..100. Returns 0 or -1. */
+int config_parse_percent(const char *s, int *pct, char *err, size_t errlen);
+
+/* "execute" | "http" | "both" */
+int config_parse_mode(const char *s, enum config_mode *mode);
+
+/* "auto" | "all" | "notebook:PATH" | kernel id (UUID-like) */
+int config_parse_kernel(const char *s, enum kernel_select *sel, char **arg, char *err, size_t errlen);
+
+/*
+ * Expand ${VAR} from the environment ("$$" is a literal '$'). An unset
+ * variable is an error naming it. Returns a malloc'd string, or NULL with
+ * a reason in err.
+ */
+char *config_expand(const char *in, char *err, size_t errlen);
+
+/* The known key closest to name (for "did you mean"), or NULL if none is close. */
+const char *config_suggest_key(const char *section_kind, const char *name);
+
+/* NULL-terminated list of every key the schema knows, for docs checks. */
+const char *const *config_known_keys(void);
+
+#endif

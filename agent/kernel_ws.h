@@ -1,0 +1,75 @@
+/*
+ * kernel_ws: one kernel channel (/api/kernels/<id>/channels) over
+ * libwebsockets. Connects with "Authorization: token …", no Origin and no
+ * subprotocol (legacy JSON framing), reassembles fragmented text frames up to
+ * KWS_MAX_MESSAGE bytes, skips larger messages and binary frames unparsed as
+ * they stream in, and hands small messages to jmsg_read().
+ *
+ * Liveness: lws pings the server every ping interval and drops the link when
+ * no pong arrives (retry_and_idle_policy); the owner sees closed().
+ *
+ * Ownership: kws_open() returns a handle owned by kernel_ws. It stays valid
+ * until closed() has been called, or until the owner calls kws_close();
+ * after either, the owner must forget the pointer.
+ */
+#ifndef AGENT_KERNEL_WS_H
+#define AGENT_KERNEL_WS_H
+
+#include <libwebsockets.h>
+
+#include "jmsg.h"
+
+#define KWS_MAX_MESSAGE (64u * 1024)	/* larger messages are skipped, never buffered */
+
+struct kws;
+
+struct kws_handlers {
+	/* The WebSocket handshake completed. */
+	void (*opened)(void *ud);
+	/* One small, parsed message arrived. */
+	void (*message)(void *ud, const struct jmsg_info *m);
+	/*
+	 * The connection failed or ended. http_status is the handshake's HTTP
+	 * status when the server refused the upgrade (401, 403, 404, 502, …),
+	 * else 0. reason is short plain text (never a server's HTML). The
+	 * handle is gone after this returns.
+	 */
+	void (*closed)(void *ud, int http_status, const char *reason);
+};
+
+struct kws_params {
+	const char *url;	/* ws://host:port/base/api/kernels/<id>/channels?session_id=<uuid> (or wss://) */
+	const char *token;	/* may be NULL */
+	const char *ca_file;	/* may be NULL */
+	int insecure;		/* accept self-signed, expired, wrong host */
+	int ping_secs;		/* lws ping interval; the link is dropped after 2x without a pong. 0 = 30 */
+	int connect_timeout_secs; /* 0 = 20 */
+};
+
+/* The lws protocol kernel_ws uses; list it in the context's protocols. */
+extern const struct lws_protocols kws_protocol;
+
+/*
+ * Start connecting. Returns NULL, with a reason in err, when the connection
+ * could not even be started (bad URL, name resolution failed); closed() is
+ * not called in that case.
+ */
+struct kws *kws_open(struct lws_context *ctx, const struct kws_params *p,
+		     const struct kws_handlers *h, void *ud, char *err, size_t errlen);
+
+/* Is the handshake done (messages can be sent)? */
+int kws_is_open(const struct kws *k);
+
+/* Queue one text message (copied). Returns 0, or -1 when not open or the queue is full. */
+int kws_send(struct kws *k, const char *text);
+
+/*
+ * Close with a normal close frame (sent from the event loop); no handler is
+ * called any more. NULL is ignored.
+ */
+void kws_close(struct kws *k);
+
+/* Connections still open or closing (for a bounded shutdown wait). */
+int kws_live_count(void);
+
+#endif
