@@ -19,13 +19,14 @@ void unit_run(const char *name, unit_fn fn)
 }
 
 /* Each tests/unit/test_*.c file defines one suite. */
-#define SUITE(s) void s(void);
+/* Weak, so a suite not yet written is simply skipped. */
+#define SUITE(s) void s(void) __attribute__((weak));
 #include "suites.h"
 #undef SUITE
 
 int main(void)
 {
-#define SUITE(s) s();
+#define SUITE(s) if (s) s();
 #include "suites.h"
 #undef SUITE
 	printf("%d passed, %d failed\n", passed, failed);

@@ -1,1 +1,8 @@
-/* One line per suite: SUITE(suite_name). Keep in step with tests/unit/test_*.c. */
+/* One line per suite, each defined in a tests/unit/test_*.c file. */
+SUITE(suite_config)
+SUITE(suite_jmsg)
+SUITE(suite_log)
+SUITE(suite_target)
+SUITE(suite_discover)
+SUITE(suite_daemon)
+SUITE(suite_notify)
