@@ -81,6 +81,7 @@ struct target_config {
 	long timeout_ms;	/* per request / reply deadline */
 	char *ca_file;
 	int insecure;		/* insecure_skip_verify */
+	int discovered;		/* found by discovery: give up when the server goes away for good */
 };
 
 struct agent_config {

@@ -1,0 +1,949 @@
+/*
+ * target: the state machine of one kept target. See target.h.
+ *
+ * Callbacks from kernel_ws and rest only translate events into the
+ * transitions below; all timing is lws sul timers on the target or kernel.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "kernel_ws.h"
+#include "log.h"
+#include "rest.h"
+#include "target.h"
+
+#define BACKOFF_BASE_MS 1000
+#define BACKOFF_CAP_MS 60000
+
+enum kstate {
+	K_CONNECTING,		/* WebSocket handshake under way */
+	K_READY,		/* open, nothing in flight */
+	K_WAITING,		/* a keepalive is in flight */
+	K_BACKOFF,		/* connection lost; reconnect timer armed */
+	K_IDLE,			/* http mode only: no WebSocket wanted */
+};
+
+/* What a REST reply means for the target. */
+enum verdict {
+	V_OK,
+	V_AUTH,			/* token rejected: end with 3 */
+	V_MISSING,		/* kernel or server not there: grace, then end with 1 */
+	V_FAIL,			/* transient: back off and retry */
+};
+
+struct kept {
+	struct kept *next;
+	struct target *t;
+	char id[80];
+	struct kws *ws;
+	enum kstate st;
+	char inflight[JMSG_UUID_LEN];	/* msg_id of the keepalive in flight */
+	int64_t sent_us;
+	char exec_state[16];		/* last status seen: busy / idle / starting */
+	unsigned retries;		/* consecutive failed connections */
+	int64_t gone_since_us;		/* first 404, 0 when found */
+	int listed;			/* mark for reconciling with a kernel list */
+	int once_ok;
+	double last_ack;		/* wall time of the last acknowledged keepalive */
+	long rtt_ms;
+	lws_sorted_usec_list_t sul_reconnect;
+	lws_sorted_usec_list_t sul_deadline;
+};
+
+struct target {
+	struct target_env *env;
+	const struct target_config *cfg;
+	struct kept *kernels;
+	struct rest_call *call;		/* at most one REST call in flight */
+	unsigned rest_failures;
+	unsigned consecutive_4xx;	/* ping targets */
+	int64_t gone_since_us;		/* list endpoint missing since */
+	int stopped;
+	int ended;
+	int warned_no_kernel;
+	int once_rest_ok;
+	double last_round, next_round;
+	char last_result[300];
+	lws_sorted_usec_list_t sul_round;
+	lws_sorted_usec_list_t sul_once;
+};
+
+static void kept_connect(struct kept *k);
+static void round_start(struct target *t);
+
+/* ---- small helpers ---- */
+
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static double wall_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static unsigned rnd(void)
+{
+	unsigned r = 0;
+
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != sizeof(r))
+		r = (unsigned)mono_us();
+	return r;
+}
+
+static void sul_noop(lws_sorted_usec_list_t *sul)
+{
+	(void)sul;
+}
+
+/* Portable cancel: lws_sul_cancel() is 4.1-only (LIBS.md §1). */
+static void sul_cancel(struct lws_context *ctx, lws_sorted_usec_list_t *sul)
+{
+	lws_sul_schedule(ctx, 0, sul, sul_noop, LWS_SET_TIMER_USEC_CANCEL);
+}
+
+static void sul_in(struct lws_context *ctx, lws_sorted_usec_list_t *sul,
+		   sul_cb_t cb, long ms)
+{
+	lws_sul_schedule(ctx, 0, sul, cb, (lws_usec_t)ms * 1000);
+}
+
+static const char *short_id(const char *id)
+{
+	static char buf[9];
+
+	snprintf(buf, sizeof(buf), "%.8s", id);
+	return buf;
+}
+
+static int is_jupyter(const struct target *t)
+{
+	return t->cfg->kind == TARGET_JUPYTER;
+}
+
+static int wants_ws(const struct target *t)
+{
+	return is_jupyter(t) && (t->cfg->mode & MODE_EXECUTE);
+}
+
+/* Does a round start a REST call? Listing kernels needs one; so does http mode. */
+static int wants_rest(const struct target *t)
+{
+	if (!is_jupyter(t))
+		return 1;
+	return t->cfg->kernel != KSEL_ID || (t->cfg->mode & MODE_HTTP);
+}
+
+static void set_result(struct target *t, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void set_result(struct target *t, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(t->last_result, sizeof(t->last_result), fmt, ap);
+	va_end(ap);
+	if (t->env->changed)
+		t->env->changed(t->env->ud, t);
+}
+
+/* ---- pure helpers ---- */
+
+long target_backoff_ms(unsigned attempt, long base_ms, long cap_ms, unsigned r)
+{
+	long d = base_ms;
+
+	while (attempt-- > 0 && d < cap_ms)
+		d *= 2;
+	if (d > cap_ms)
+		d = cap_ms;
+	/* Equal jitter: never less than half, so a broken server is not hammered. */
+	return d / 2 + (long)(r % (unsigned long)(d / 2 + 1));
+}
+
+long target_jitter_ms(long interval_ms, int pct, unsigned r)
+{
+	long span = interval_ms / 100 * pct + (interval_ms % 100) * pct / 100;
+	long v;
+
+	if (span <= 0)
+		return interval_ms;
+	v = interval_ms - span + (long)(r % (unsigned long)(2 * span + 1));
+	return v < interval_ms / 2 ? interval_ms / 2 : v;
+}
+
+int target_ws_url(const char *base, const char *kernel_id, const char *session_id,
+		  char *out, size_t outlen)
+{
+	const char *scheme, *rest;
+	int n;
+
+	if (!strncmp(base, "https://", 8)) {
+		scheme = "wss://";
+		rest = base + 8;
+	} else if (!strncmp(base, "http://", 7)) {
+		scheme = "ws://";
+		rest = base + 7;
+	} else {
+		return -1;
+	}
+	n = snprintf(out, outlen, "%s%s%sapi/kernels/%s/channels?session_id=%s", scheme, rest,
+		     rest[0] && rest[strlen(rest) - 1] == '/' ? "" : "/", kernel_id, session_id);
+	return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}
+
+/* The kernel's last_activity as epoch seconds, or 0. */
+static double kernel_activity(json_t *kernel)
+{
+	double t = 0;
+	const char *s = json_string_value(json_object_get(kernel, "last_activity"));
+
+	if (s && jmsg_parse_iso(s, &t) != 0)
+		t = 0;
+	return t;
+}
+
+/* "train.ipynb" and "/train.ipynb" name the same notebook. */
+static int same_path(const char *a, const char *b)
+{
+	while (*a == '/')
+		a++;
+	while (*b == '/')
+		b++;
+	return strcmp(a, b) == 0;
+}
+
+json_t *target_pick_kernels(enum kernel_select sel, const char *arg, const char *body)
+{
+	json_t *doc, *ids, *item;
+	json_t *best = NULL;
+	size_t i;
+
+	doc = json_loads(body, 0, NULL);
+	if (!json_is_array(doc)) {
+		json_decref(doc);
+		return NULL;
+	}
+	ids = json_array();
+	json_array_foreach(doc, i, item) {
+		json_t *kernel = item;
+		const char *id;
+
+		if (sel == KSEL_NOTEBOOK) {
+			const char *path = json_string_value(json_object_get(item, "path"));
+
+			if (!path || !arg || !same_path(path, arg))
+				continue;
+			kernel = json_object_get(item, "kernel");
+		}
+		id = json_string_value(json_object_get(kernel, "id"));
+		if (!id)
+			continue;
+		switch (sel) {
+		case KSEL_ALL:
+		case KSEL_NOTEBOOK:
+			json_array_append_new(ids, json_string(id));
+			break;
+		case KSEL_AUTO:
+			if (!best || kernel_activity(kernel) > kernel_activity(best))
+				best = kernel;
+			break;
+		case KSEL_ID:
+			if (arg && !strcmp(id, arg))
+				json_array_append_new(ids, json_string(id));
+			break;
+		}
+	}
+	if (best)
+		json_array_append_new(ids, json_string(json_string_value(json_object_get(best, "id"))));
+	json_decref(doc);
+	return ids;
+}
+
+/* ---- ending ---- */
+
+static void target_end(struct target *t, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void target_end(struct target *t, int code, const char *fmt, ...)
+{
+	char why[300];
+	va_list ap;
+
+	if (t->ended)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	t->ended = 1;
+	snprintf(t->last_result, sizeof(t->last_result), "%s", why);
+	target_stop(t);
+	t->env->ended(t->env->ud, t, code, why);
+}
+
+/* --once: has every part of the round been verified? */
+static void once_check(struct target *t)
+{
+	struct kept *k;
+
+	if (!t->env->once || t->ended)
+		return;
+	if (wants_rest(t) && !t->once_rest_ok)
+		return;
+	if (wants_ws(t)) {
+		if (!t->kernels) {
+			if (t->cfg->mode & MODE_HTTP) {
+				log_warn(t->cfg->name, "no kernel is running; only the server was pinged");
+			} else {
+				target_end(t, 1, "no kernel to keep");
+				return;
+			}
+		}
+		for (k = t->kernels; k; k = k->next)
+			if (!k->once_ok)
+				return;
+	}
+	target_end(t, 0, "round verified");
+}
+
+static void once_deadline_cb(lws_sorted_usec_list_t *sul)
+{
+	struct target *t = lws_container_of(sul, struct target, sul_once);
+
+	target_end(t, 1, "no verified keepalive within %ld s", t->cfg->timeout_ms / 1000);
+}
+
+/* ---- one kept kernel ---- */
+
+static void kept_free(struct kept *k)
+{
+	struct lws_context *ctx = k->t->env->ctx;
+
+	sul_cancel(ctx, &k->sul_reconnect);
+	sul_cancel(ctx, &k->sul_deadline);
+	kws_close(k->ws);
+	free(k);
+}
+
+static void kept_remove(struct target *t, struct kept *k)
+{
+	struct kept **pp;
+
+	for (pp = &t->kernels; *pp; pp = &(*pp)->next) {
+		if (*pp == k) {
+			*pp = k->next;
+			break;
+		}
+	}
+	kept_free(k);
+}
+
+static void reconnect_cb(lws_sorted_usec_list_t *sul)
+{
+	kept_connect(lws_container_of(sul, struct kept, sul_reconnect));
+}
+
+static void kept_backoff(struct kept *k, const char *why)
+{
+	long ms = target_backoff_ms(k->retries++, BACKOFF_BASE_MS, BACKOFF_CAP_MS, rnd());
+
+	k->st = K_BACKOFF;
+	k->inflight[0] = '\0';
+	sul_cancel(k->t->env->ctx, &k->sul_deadline);
+	log_warn(k->t->cfg->name, "kernel %s: %s; reconnecting in %.1f s", short_id(k->id), why,
+		 ms / 1000.0);
+	sul_in(k->t->env->ctx, &k->sul_reconnect, reconnect_cb, ms);
+}
+
+/*
+ * The kernel was not found. A fixed kernel id gets a grace period of two
+ * intervals (a server restart, a proxy hiccup); a listed kernel is dropped,
+ * since the next listing says where it went.
+ */
+static void kept_missing(struct kept *k, const char *why)
+{
+	struct target *t = k->t;
+	int64_t now = mono_us();
+
+	if (t->env->once) {
+		target_end(t, 1, "kernel %s not found (%s)", k->id, why);
+		return;
+	}
+	if (t->cfg->kernel != KSEL_ID) {
+		log_info(t->cfg->name, "kernel %s is gone (%s); dropping it", short_id(k->id), why);
+		kept_remove(t, k);
+		return;
+	}
+	if (!k->gone_since_us) {
+		k->gone_since_us = now;
+		log_warn(t->cfg->name, "kernel %s not found (%s); retrying for %ld s", short_id(k->id),
+			 why, 2 * t->cfg->interval_ms / 1000);
+	} else if (now - k->gone_since_us >= 2000LL * t->cfg->interval_ms) {
+		target_end(t, 1, "kernel %s is gone: not found for %ld s", k->id,
+			   (long)((now - k->gone_since_us) / 1000000));
+		return;
+	}
+	if (k->st != K_IDLE && !k->ws)
+		kept_backoff(k, why);
+}
+
+static void kept_keepalive(struct kept *k);
+
+static void kws_opened(void *ud)
+{
+	struct kept *k = ud;
+
+	k->st = K_READY;
+	k->retries = 0;
+	k->gone_since_us = 0;
+	log_info(k->t->cfg->name, "connected to kernel %s", short_id(k->id));
+	kept_keepalive(k);	/* the first keepalive right away: quick proof it works */
+}
+
+static void kws_message(void *ud, const struct jmsg_info *m)
+{
+	struct kept *k = ud;
+	struct target *t = k->t;
+
+	if (!strcmp(m->msg_type, "status") && m->execution_state[0]) {
+		snprintf(k->exec_state, sizeof(k->exec_state), "%s", m->execution_state);
+		return;
+	}
+	if (strcmp(m->msg_type, "execute_reply") || !k->inflight[0] ||
+	    strcmp(m->parent_msg_id, k->inflight))
+		return;
+	k->inflight[0] = '\0';
+	k->st = K_READY;
+	sul_cancel(t->env->ctx, &k->sul_deadline);
+	k->rtt_ms = (long)((mono_us() - k->sent_us) / 1000);
+	k->last_ack = wall_now();
+	/* A keepalive queued behind a failing cell comes back "aborted", but its
+	 * busy/idle still reached IOPub, so it still counted (PROTOCOL.md). */
+	log_info(t->cfg->name, "kernel %s: keepalive acknowledged in %ld ms%s", short_id(k->id),
+		 k->rtt_ms, !strcmp(m->reply_status, "aborted") ? " (aborted behind an error; still counts)" : "");
+	set_result(t, "ok: keepalive acknowledged in %ld ms", k->rtt_ms);
+	k->once_ok = 1;
+	once_check(t);
+}
+
+static void kws_closed(void *ud, int http_status, const char *reason)
+{
+	struct kept *k = ud;
+	struct target *t = k->t;
+	char why[200];
+
+	k->ws = NULL;
+	if (http_status == 401 || http_status == 403) {
+		target_end(t, 3, "the server rejected the token (HTTP %d) for kernel %s", http_status,
+			   short_id(k->id));
+		return;
+	}
+	if (http_status == 404 || http_status == 410) {
+		kept_missing(k, "HTTP 404");
+		return;
+	}
+	if (http_status)
+		snprintf(why, sizeof(why), "WebSocket refused (HTTP %d)", http_status);
+	else
+		snprintf(why, sizeof(why), "%s", reason && *reason ? reason : "connection closed");
+	if (t->env->once) {
+		target_end(t, 1, "kernel %s: %s", short_id(k->id), why);
+		return;
+	}
+	set_result(t, "kernel %s: %s", short_id(k->id), why);
+	/* A discovered server that stays away has gone for good (the notebook's
+	 * server was shut down); an explicit one is retried forever. */
+	if (t->cfg->discovered) {
+		kept_missing(k, why);
+		return;
+	}
+	kept_backoff(k, why);
+}
+
+static const struct kws_handlers kept_handlers = {
+	.opened = kws_opened,
+	.message = kws_message,
+	.closed = kws_closed,
+};
+
+static void kept_connect(struct kept *k)
+{
+	struct target *t = k->t;
+	struct kws_params p = {0};
+	char url[1024], err[200];
+
+	if (target_ws_url(t->cfg->url, k->id, t->env->session_id, url, sizeof(url))) {
+		target_end(t, 1, "URL too long");
+		return;
+	}
+	p.url = url;
+	p.token = t->cfg->token;
+	p.ca_file = t->cfg->ca_file;
+	p.insecure = t->cfg->insecure;
+	p.connect_timeout_secs = (int)(t->cfg->timeout_ms / 1000);
+	k->st = K_CONNECTING;
+	k->ws = kws_open(t->env->ctx, &p, &kept_handlers, k, err, sizeof(err));
+	if (!k->ws) {
+		if (t->env->once) {
+			target_end(t, 1, "kernel %s: %s", short_id(k->id), err);
+			return;
+		}
+		kept_backoff(k, err);
+	}
+}
+
+static void deadline_cb(lws_sorted_usec_list_t *sul)
+{
+	struct kept *k = lws_container_of(sul, struct kept, sul_deadline);
+	struct target *t = k->t;
+
+	/* A user's cell that started just before our request runs first; the
+	 * kernel is busy, so it is safe from the culler: keep waiting. */
+	if (!strcmp(k->exec_state, "busy")) {
+		log_debug(t->cfg->name, "kernel %s: keepalive queued behind a running cell",
+			  short_id(k->id));
+		sul_in(t->env->ctx, &k->sul_deadline, deadline_cb, t->cfg->timeout_ms);
+		return;
+	}
+	if (t->env->once) {
+		target_end(t, 1, "kernel %s: no reply within %ld s", short_id(k->id),
+			   t->cfg->timeout_ms / 1000);
+		return;
+	}
+	kws_close(k->ws);
+	k->ws = NULL;
+	kept_backoff(k, "no reply to the keepalive");
+}
+
+static void kept_keepalive(struct kept *k)
+{
+	struct target *t = k->t;
+	char *msg;
+
+	if (!k->ws || k->st != K_READY)
+		return;
+	if (!strcmp(k->exec_state, "busy")) {
+		/* The culler never culls a busy kernel, and queuing behind a long
+		 * cell would only pile up requests. */
+		log_debug(t->cfg->name, "kernel %s is busy; skipping this round", short_id(k->id));
+		set_result(t, "ok: kernel busy (not culled while busy)");
+		k->once_ok = 1;
+		once_check(t);
+		return;
+	}
+	msg = jmsg_execute_request(t->env->session_id, t->env->username,
+				   t->cfg->code ? t->cfg->code : "", k->inflight);
+	if (!msg || kws_send(k->ws, msg) != 0) {
+		free(msg);
+		k->inflight[0] = '\0';
+		log_warn(t->cfg->name, "kernel %s: could not queue the keepalive", short_id(k->id));
+		return;
+	}
+	free(msg);
+	k->sent_us = mono_us();
+	k->st = K_WAITING;
+	log_debug(t->cfg->name, "kernel %s: keepalive sent", short_id(k->id));
+	sul_in(t->env->ctx, &k->sul_deadline, deadline_cb, t->cfg->timeout_ms);
+}
+
+static struct kept *kept_find(struct target *t, const char *id)
+{
+	struct kept *k;
+
+	for (k = t->kernels; k; k = k->next)
+		if (!strcmp(k->id, id))
+			return k;
+	return NULL;
+}
+
+static struct kept *kept_add(struct target *t, const char *id)
+{
+	struct kept *k = calloc(1, sizeof(*k));
+
+	if (!k)
+		return NULL;
+	k->t = t;
+	snprintf(k->id, sizeof(k->id), "%s", id);
+	k->st = K_IDLE;
+	k->next = t->kernels;
+	t->kernels = k;
+	if (wants_ws(t))
+		kept_connect(k);
+	return k;
+}
+
+/* Make the kept set equal to ids (a JSON array of strings). */
+static void reconcile(struct target *t, json_t *ids)
+{
+	struct kept *k, *next;
+	json_t *v;
+	size_t i;
+
+	for (k = t->kernels; k; k = k->next)
+		k->listed = 0;
+	json_array_foreach(ids, i, v) {
+		const char *id = json_string_value(v);
+
+		k = kept_find(t, id);
+		if (!k) {
+			log_info(t->cfg->name, "keeping kernel %s", id);
+			k = kept_add(t, id);
+			if (t->ended)
+				return;
+		}
+		if (k)
+			k->listed = 1;
+	}
+	for (k = t->kernels; k; k = next) {
+		next = k->next;
+		if (!k->listed) {
+			log_info(t->cfg->name, "kernel %s is no longer %s; letting it go",
+				 short_id(k->id), t->cfg->kernel == KSEL_AUTO ? "the most recent" :
+				 t->cfg->kernel == KSEL_NOTEBOOK ? "the notebook's" : "running");
+			kept_remove(t, k);
+		}
+	}
+	if (!t->kernels && !t->warned_no_kernel) {
+		t->warned_no_kernel = 1;
+		if (t->cfg->kernel == KSEL_NOTEBOOK)
+			log_warn(t->cfg->name, "no session for notebook '%s' yet; waiting for it",
+				 t->cfg->kernel_arg);
+		else
+			log_warn(t->cfg->name, "no kernel is running; pinging the server until one starts");
+	} else if (t->kernels) {
+		t->warned_no_kernel = 0;
+	}
+}
+
+/* ---- REST ---- */
+
+static int contains(const char *hay, const char *needle)
+{
+	return hay && strstr(hay, needle) != NULL;
+}
+
+static enum verdict classify(const struct target *t, const struct rest_reply *r,
+			     char *why, size_t whylen)
+{
+	long s = r->status;
+
+	if (r->curl_code) {
+		snprintf(why, whylen, "cannot reach the server: %s", r->error);
+		return V_FAIL;
+	}
+	if (s == 401 || s == 403) {
+		snprintf(why, whylen, "the server rejected the token (HTTP %ld)", s);
+		return V_AUTH;
+	}
+	if (s >= 300 && s < 400) {
+		/* A redirect to a login page means the token was not accepted; the
+		 * hub redirects /user/NAME/ to /hub/user/NAME/ when the server stopped. */
+		if (contains(r->location, "/login")) {
+			snprintf(why, whylen, "the server redirected to its login page: the token was not accepted");
+			return V_AUTH;
+		}
+		if (contains(r->location, "/hub/")) {
+			snprintf(why, whylen, "the user's server is not running (the hub redirected, HTTP %ld)", s);
+			return V_MISSING;
+		}
+		snprintf(why, whylen, "unexpected redirect (HTTP %ld); is the URL the server's base URL?", s);
+		return V_FAIL;
+	}
+	if (s == 404 || s == 410 || s == 424) {
+		snprintf(why, whylen, "HTTP %ld", s);
+		return V_MISSING;
+	}
+	if (s >= 200 && s < 300) {
+		if (!is_jupyter(t))
+			return V_OK;
+		if (!rest_reply_is_json(r)) {
+			snprintf(why, whylen, "the server answered HTTP %ld with a page that is not JSON; is the URL a Jupyter server's base URL?", s);
+			return V_FAIL;
+		}
+		return V_OK;
+	}
+	snprintf(why, whylen, "HTTP %ld", s);
+	return V_FAIL;
+}
+
+static void ping_reply(struct target *t, const struct rest_reply *r, enum verdict v,
+		       const char *why)
+{
+	if (v == V_OK) {
+		t->consecutive_4xx = 0;
+		log_info(t->cfg->name, "ping answered HTTP %ld in %.0f ms", r->status, r->seconds * 1000);
+		set_result(t, "ok: HTTP %ld", r->status);
+		return;
+	}
+	if (r->status >= 400 && r->status < 500) {
+		if (++t->consecutive_4xx >= (unsigned)t->cfg->max_4xx || t->env->once) {
+			target_end(t, 3, "the ping URL answered HTTP %ld %u time(s) in a row; giving up",
+				   r->status, t->consecutive_4xx);
+			return;
+		}
+	}
+	t->rest_failures++;
+	set_result(t, "failed: %s", why);
+	log_warn(t->cfg->name, "ping failed: %s", why);
+}
+
+static void rest_done(void *ud, const struct rest_reply *r)
+{
+	struct target *t = ud;
+	enum verdict v;
+	char why[256] = "";
+
+	t->call = NULL;
+	v = classify(t, r, why, sizeof(why));
+	if (v == V_FAIL && r->curl_code && t->cfg->discovered)
+		v = V_MISSING;
+	if (!is_jupyter(t)) {
+		ping_reply(t, r, v, why);
+		goto out;
+	}
+	switch (v) {
+	case V_AUTH:
+		target_end(t, 3, "%s", why);
+		return;
+	case V_MISSING:
+		if (t->cfg->kernel == KSEL_ID && t->kernels) {
+			kept_missing(t->kernels, why);
+		} else if (t->env->once) {
+			target_end(t, 1, "%s", why);
+		} else {
+			int64_t now = mono_us();
+
+			if (!t->gone_since_us)
+				t->gone_since_us = now;
+			if (now - t->gone_since_us >= 2000LL * t->cfg->interval_ms) {
+				target_end(t, 1, "the server is gone: %s", why);
+				return;
+			}
+			t->rest_failures++;
+			log_warn(t->cfg->name, "%s; retrying", why);
+		}
+		return;
+	case V_FAIL:
+		if (t->env->once) {
+			target_end(t, 1, "%s", why);
+			return;
+		}
+		t->rest_failures++;
+		set_result(t, "failed: %s", why);
+		log_warn(t->cfg->name, "%s", why);
+		return;
+	case V_OK:
+		break;
+	}
+	t->rest_failures = 0;
+	t->gone_since_us = 0;
+	if (t->cfg->kernel != KSEL_ID) {
+		json_t *ids = target_pick_kernels(t->cfg->kernel, t->cfg->kernel_arg, r->body);
+
+		if (!ids) {
+			log_warn(t->cfg->name, "the kernel list was not the JSON array a Jupyter server sends");
+			t->rest_failures++;
+			return;
+		}
+		reconcile(t, ids);
+		json_decref(ids);
+		if (t->ended)
+			return;
+	} else if (t->kernels) {
+		t->kernels->gone_since_us = 0;
+	}
+	if (t->cfg->mode & MODE_HTTP)
+		log_debug(t->cfg->name, "REST ping answered in %.0f ms", r->seconds * 1000);
+	if (!wants_ws(t))
+		set_result(t, "ok: HTTP %ld", r->status);
+out:
+	t->once_rest_ok = 1;
+	once_check(t);
+}
+
+static void rest_round(struct target *t)
+{
+	struct rest_request req = {0};
+	char url[1024];
+	const char *cfgurl = is_jupyter(t) ? t->cfg->url : t->cfg->ping_url;
+
+	if (t->call)
+		return;		/* the previous request is still running (it has a timeout) */
+	if (!is_jupyter(t))
+		snprintf(url, sizeof(url), "%s", cfgurl);
+	else if (t->cfg->kernel == KSEL_NOTEBOOK)
+		snprintf(url, sizeof(url), "%sapi/sessions", cfgurl);
+	else if (t->cfg->kernel == KSEL_ID && t->kernels)
+		snprintf(url, sizeof(url), "%sapi/kernels/%s", cfgurl, t->kernels->id);
+	else
+		snprintf(url, sizeof(url), "%sapi/kernels", cfgurl);
+	req.url = url;
+	req.token = is_jupyter(t) ? t->cfg->token : NULL;
+	req.method = is_jupyter(t) ? "GET" : t->cfg->method;
+	req.body = is_jupyter(t) ? NULL : t->cfg->body;
+	req.headers = is_jupyter(t) ? NULL : &t->cfg->headers;
+	req.content_type = NULL;
+	req.ca_file = t->cfg->ca_file;
+	req.insecure = t->cfg->insecure;
+	req.timeout_ms = t->cfg->timeout_ms;
+	t->call = rest_start(t->env->rest, &req, rest_done, t);
+	if (!t->call)
+		t->rest_failures++;
+}
+
+/* ---- rounds ---- */
+
+static void round_cb(lws_sorted_usec_list_t *sul)
+{
+	round_start(lws_container_of(sul, struct target, sul_round));
+}
+
+static void round_start(struct target *t)
+{
+	struct kept *k;
+	long next;
+
+	if (t->stopped)
+		return;
+	t->last_round = wall_now();
+	if (wants_rest(t))
+		rest_round(t);
+	if (wants_ws(t))
+		for (k = t->kernels; k; k = k->next)
+			kept_keepalive(k);
+	if (t->ended || t->env->once)
+		return;
+	/* After failures, retry sooner (with backoff), but never later than the interval. */
+	next = target_jitter_ms(t->cfg->interval_ms, t->cfg->jitter_pct, rnd());
+	if (t->rest_failures) {
+		long b = target_backoff_ms(t->rest_failures - 1, BACKOFF_BASE_MS, BACKOFF_CAP_MS, rnd());
+
+		if (b < next)
+			next = b;
+	}
+	t->next_round = wall_now() + next / 1000.0;
+	sul_in(t->env->ctx, &t->sul_round, round_cb, next);
+}
+
+/* ---- public ---- */
+
+struct target *target_new(struct target_env *env, const struct target_config *tc)
+{
+	struct target *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->env = env;
+	t->cfg = tc;
+	snprintf(t->last_result, sizeof(t->last_result), "starting");
+	return t;
+}
+
+void target_start(struct target *t)
+{
+	if (is_jupyter(t) && t->cfg->kernel == KSEL_ID && !kept_add(t, t->cfg->kernel_arg))
+		return;
+	if (t->env->once)
+		sul_in(t->env->ctx, &t->sul_once, once_deadline_cb, t->cfg->timeout_ms + 5000);
+	round_start(t);
+}
+
+void target_stop(struct target *t)
+{
+	struct kept *k;
+
+	if (!t || t->stopped)
+		return;
+	t->stopped = 1;
+	sul_cancel(t->env->ctx, &t->sul_round);
+	sul_cancel(t->env->ctx, &t->sul_once);
+	rest_cancel(t->env->rest, t->call);
+	t->call = NULL;
+	while ((k = t->kernels)) {
+		t->kernels = k->next;
+		kept_free(k);
+	}
+}
+
+void target_free(struct target *t)
+{
+	if (!t)
+		return;
+	target_stop(t);
+	free(t);
+}
+
+const char *target_name(const struct target *t)
+{
+	return t->cfg->name;
+}
+
+const struct target_config *target_config(const struct target *t)
+{
+	return t->cfg;
+}
+
+json_t *target_kernels_json(const struct target *t)
+{
+	json_t *a = json_array();
+	const struct kept *k;
+
+	for (k = t->kernels; k; k = k->next)
+		json_array_append_new(a, json_string(k->id));
+	return a;
+}
+
+static const char *kstate_name(enum kstate s)
+{
+	switch (s) {
+	case K_CONNECTING: return "connecting";
+	case K_READY: return "ready";
+	case K_WAITING: return "waiting";
+	case K_BACKOFF: return "backoff";
+	case K_IDLE: return "http";
+	}
+	return "?";
+}
+
+static json_t *time_or_null(double t)
+{
+	return t > 0 ? json_real(t) : json_null();
+}
+
+json_t *target_status_json(const struct target *t)
+{
+	char url[1024];
+	json_t *o, *ks;
+	const struct kept *k;
+
+	log_redact(is_jupyter(t) ? t->cfg->url : t->cfg->ping_url, url, sizeof(url));
+	ks = json_array();
+	for (k = t->kernels; k; k = k->next)
+		json_array_append_new(ks, json_pack("{s:s, s:s, s:s, s:s, s:o, s:i}",
+			"id", k->id, "short", short_id(k->id), "state", kstate_name(k->st),
+			"execution_state", k->exec_state[0] ? k->exec_state : "unknown",
+			"last_ack", time_or_null(k->last_ack), "rtt_ms", (int)k->rtt_ms));
+	o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:s, s:o}",
+		      "name", t->cfg->name, "url", url,
+		      "mode", !is_jupyter(t) ? "ping" : t->cfg->mode == MODE_BOTH ? "both" :
+			      t->cfg->mode == MODE_HTTP ? "http" : "execute",
+		      "kernels", ks,
+		      "last_round", time_or_null(t->last_round),
+		      "last_result", t->last_result,
+		      "next_round", time_or_null(t->next_round));
+	return o;
+}

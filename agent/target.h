@@ -1,0 +1,94 @@
+/*
+ * target: one kept target and its timers.
+ *
+ * A Jupyter target keeps a set of kernels (one id, the only/most recent one,
+ * all of them, or a notebook's), re-listed each round when not fixed. For
+ * each kept kernel it holds one persistent WebSocket (kernel_ws) and sends one
+ * harmless execute_request per round, at most one in flight, never while the
+ * kernel is busy. In http mode each round GETs an activity-tracked endpoint
+ * instead (never /api/status). A ping target GETs or POSTs one URL.
+ *
+ * Per kept kernel the connection moves
+ *     connecting -> ready -> waiting (keepalive in flight) -> ready …
+ *     any state  -> backoff (connection lost)   -> connecting
+ *     any state  -> gone (404 past the grace period, or no longer listed)
+ *
+ * Every periodic action is an lws sul timer owned by the target; between
+ * rounds the process sleeps in the event loop.
+ *
+ * A target ends for good by calling env->ended(): code 0 after a verified
+ * --once round, 1 when what it keeps is gone, 3 when the token was rejected.
+ */
+#ifndef AGENT_TARGET_H
+#define AGENT_TARGET_H
+
+#include <jansson.h>
+#include <libwebsockets.h>
+
+#include "config.h"
+#include "jmsg.h"
+
+struct rest;
+struct target;
+
+/* What all targets share; owned by main. */
+struct target_env {
+	struct lws_context *ctx;
+	struct rest *rest;
+	char session_id[JMSG_UUID_LEN];	/* one session id per agent run */
+	const char *username;
+	int once;			/* --once: one verified round, then end */
+	/* A target ended for good; called once per target, from the event loop. */
+	void (*ended)(void *ud, struct target *t, int code, const char *why);
+	/* Something worth a state-file refresh happened (round done). May be NULL. */
+	void (*changed)(void *ud, struct target *t);
+	void *ud;
+};
+
+/* Create a target for tc (which must outlive it). NULL on allocation failure. */
+struct target *target_new(struct target_env *env, const struct target_config *tc);
+
+/* Start its first round now. */
+void target_start(struct target *t);
+
+/* Stop: cancel timers and requests, close WebSockets with a close frame. No callbacks after this. */
+void target_stop(struct target *t);
+
+/* Free (stops first). NULL is ignored. */
+void target_free(struct target *t);
+
+const char *target_name(const struct target *t);
+const struct target_config *target_config(const struct target *t);
+
+/* Kernel ids currently kept, as a JSON array of strings (new reference). */
+json_t *target_kernels_json(const struct target *t);
+
+/*
+ * A JSON object for --status and the state file (new reference): name, url
+ * (redacted), mode, kernels [{id, short, state, last_ack, rtt_ms}],
+ * last_round, last_result, next_round (epoch seconds).
+ */
+json_t *target_status_json(const struct target *t);
+
+/* Pure helpers (unit-tested). */
+
+/* Exponential backoff: base_ms * 2^attempt, capped at cap_ms, then "equal
+ * jitter" (half fixed, half random from rnd) so many agents spread out. */
+long target_backoff_ms(unsigned attempt, long base_ms, long cap_ms, unsigned rnd);
+
+/* interval ± pct% chosen by rnd; never below 1/2 interval. */
+long target_jitter_ms(long interval_ms, int pct, unsigned rnd);
+
+/* Build "ws(s)://host/base/api/kernels/<id>/channels?session_id=<sid>" from an http(s) base URL. */
+int target_ws_url(const char *base_url, const char *kernel_id, const char *session_id,
+		  char *out, size_t outlen);
+
+/*
+ * Choose the kernels to keep from a /api/kernels (array) or /api/sessions
+ * reply. sel/arg as in the config. Returns a JSON array of ids (new
+ * reference; empty when none match), or NULL when the body is not the
+ * expected JSON shape.
+ */
+json_t *target_pick_kernels(enum kernel_select sel, const char *arg, const char *body);
+
+#endif

@@ -1,0 +1,118 @@
+/* Unit tests for the target's pure helpers: backoff, jitter, URLs, kernel choice. */
+#include <stdlib.h>
+
+#include <jansson.h>
+
+#include "target.h"
+#include "unit.h"
+
+TEST(backoff_grows_and_caps)
+{
+	unsigned a;
+	long prev_max = 0;
+
+	/* rnd = 0 gives the lower half, UINT_MAX-ish the upper bound region. */
+	CHECK(target_backoff_ms(0, 1000, 60000, 0) == 500);
+	CHECK(target_backoff_ms(1, 1000, 60000, 0) == 1000);
+	CHECK(target_backoff_ms(2, 1000, 60000, 0) == 2000);
+	CHECK(target_backoff_ms(10, 1000, 60000, 0) == 30000);
+	CHECK(target_backoff_ms(200, 1000, 60000, 0) == 30000);	/* no overflow */
+	for (a = 0; a < 12; a++) {
+		long hi = target_backoff_ms(a, 1000, 60000, 30001);	/* d/2 + 30001 % (d/2+1) */
+		long d = target_backoff_ms(a, 1000, 60000, 0) * 2;
+
+		CHECK(hi >= d / 2 && hi <= d);
+		CHECK(d <= 60000);
+		CHECK(d >= prev_max);
+		prev_max = d;
+	}
+}
+
+TEST(jitter_stays_in_range)
+{
+	unsigned r;
+
+	CHECK(target_jitter_ms(60000, 0, 12345) == 60000);
+	for (r = 0; r < 5000; r += 7) {
+		long v = target_jitter_ms(60000, 10, r * 2654435761u);
+
+		CHECK(v >= 54000 && v <= 66000);
+	}
+	/* 100% never goes below half the interval */
+	for (r = 0; r < 1000; r++)
+		CHECK(target_jitter_ms(2000, 100, r * 2654435761u) >= 1000);
+}
+
+TEST(ws_url_from_base)
+{
+	char out[256];
+
+	CHECK(target_ws_url("http://127.0.0.1:8888/", "k1", "s1", out, sizeof(out)) == 0);
+	CHECK_STR(out, "ws://127.0.0.1:8888/api/kernels/k1/channels?session_id=s1");
+	CHECK(target_ws_url("https://hub.example.org/user/alice/", "k", "s", out, sizeof(out)) == 0);
+	CHECK_STR(out, "wss://hub.example.org/user/alice/api/kernels/k/channels?session_id=s");
+	CHECK(target_ws_url("http://h:1/base", "k", "s", out, sizeof(out)) == 0);
+	CHECK_STR(out, "ws://h:1/base/api/kernels/k/channels?session_id=s");
+	CHECK(target_ws_url("ftp://h/", "k", "s", out, sizeof(out)) == -1);
+	CHECK(target_ws_url("http://h/", "k", "s", out, 10) == -1);
+}
+
+static const char kernels[] =
+	"[{\"id\":\"aaa\",\"name\":\"python3\",\"last_activity\":\"2026-11-23T10:00:00.000000Z\"},"
+	" {\"id\":\"bbb\",\"name\":\"python3\",\"last_activity\":\"2026-11-23T11:00:00.000000Z\"},"
+	" {\"id\":\"ccc\",\"name\":\"python3\",\"last_activity\":\"2026-11-23T09:00:00Z\"}]";
+
+static const char sessions[] =
+	"[{\"id\":\"s1\",\"path\":\"train.ipynb\",\"type\":\"notebook\",\"kernel\":{\"id\":\"k-train\"}},"
+	" {\"id\":\"s2\",\"path\":\"dir/other.ipynb\",\"kernel\":{\"id\":\"k-other\"}}]";
+
+static const char *nth(json_t *a, size_t i)
+{
+	return json_string_value(json_array_get(a, i));
+}
+
+TEST(pick_kernels)
+{
+	json_t *ids;
+
+	ids = target_pick_kernels(KSEL_AUTO, NULL, kernels);
+	CHECK(json_array_size(ids) == 1);
+	CHECK_STR(nth(ids, 0), "bbb");	/* most recently active */
+	json_decref(ids);
+
+	ids = target_pick_kernels(KSEL_ALL, NULL, kernels);
+	CHECK(json_array_size(ids) == 3);
+	json_decref(ids);
+
+	ids = target_pick_kernels(KSEL_AUTO, NULL, "[]");
+	CHECK(ids && json_array_size(ids) == 0);
+	json_decref(ids);
+
+	ids = target_pick_kernels(KSEL_NOTEBOOK, "train.ipynb", sessions);
+	CHECK(json_array_size(ids) == 1);
+	CHECK_STR(nth(ids, 0), "k-train");
+	json_decref(ids);
+
+	ids = target_pick_kernels(KSEL_NOTEBOOK, "/dir/other.ipynb", sessions);
+	CHECK_STR(nth(ids, 0), "k-other");
+	json_decref(ids);
+
+	ids = target_pick_kernels(KSEL_NOTEBOOK, "missing.ipynb", sessions);
+	CHECK(json_array_size(ids) == 0);
+	json_decref(ids);
+
+	/* Not the shape a Jupyter server sends */
+	CHECK(target_pick_kernels(KSEL_ALL, NULL, "<html>nope</html>") == NULL);
+	CHECK(target_pick_kernels(KSEL_ALL, NULL, "{\"message\":\"x\"}") == NULL);
+	ids = target_pick_kernels(KSEL_ALL, NULL, "[1, \"x\", {\"id\": 5}, {\"id\":\"ok\"}]");
+	CHECK(json_array_size(ids) == 1);
+	json_decref(ids);
+}
+
+void suite_target(void)
+{
+	RUN(backoff_grows_and_caps);
+	RUN(jitter_stays_in_range);
+	RUN(ws_url_from_base);
+	RUN(pick_kernels);
+}
