@@ -49,8 +49,17 @@ $(B)/asan/agent: $(ASAN_OBJ)
 $(B)/asan/unit: $(UNITSRC) $(ASAN_LIBOBJ) tests/unit/unit.h tests/unit/suites.h
 	$(CC) $(ALL_CFLAGS) $(SAN) -O1 -Iagent -o $@ $(UNITSRC) $(ASAN_LIBOBJ) $(LIBS)
 
-$(B)/obj $(B)/asan:
+$(B)/obj $(B)/asan $(B)/fuzz:
 	mkdir -p $@
+
+# libFuzzer targets: tests/fuzz/fuzz_NAME.c with seeds in tests/fuzz/corpus/NAME/.
+FUZZ_SECONDS ?= 60
+FUZZERS  = $(patsubst tests/fuzz/fuzz_%.c,$(B)/fuzz/fuzz_%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+	-Iagent $(shell pkg-config --cflags $(PKGS))
+
+$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIBSRC) $(HDR) | $(B)/fuzz
+	clang $(FUZZ_CFLAGS) -o $@ $< $(LIBSRC) $(LIBS)
 
 # Install the Debian packages (needs root).
 deps:
@@ -76,6 +85,18 @@ asan: ensure-deps
 	ASAN_OPTIONS=detect_leaks=1 $(B)/asan/unit
 	ASAN_OPTIONS=detect_leaks=1 AGENT_BIN=$(CURDIR)/$(B)/asan/agent \
 		$(PYTHON) -m pytest -q tests/e2e $(PYTEST_ARGS)
+
+# Each fuzzer runs FUZZ_SECONDS on a copy of its seed corpus (libFuzzer writes into it).
+fuzz: ensure-deps
+	$(MAKE) $(FUZZERS)
+	@set -e; for f in $(FUZZERS); do \
+		n=$${f##*/fuzz_}; rm -rf $(B)/fuzz/corpus-$$n; mkdir -p $(B)/fuzz/corpus-$$n; \
+		cp tests/fuzz/corpus/$$n/* $(B)/fuzz/corpus-$$n/ 2>/dev/null || true; \
+		echo "fuzz: $$n for $(FUZZ_SECONDS) s"; \
+		ASAN_OPTIONS=detect_leaks=1 $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			$(B)/fuzz/corpus-$$n 2>$(B)/fuzz/$$n.log || { tail -40 $(B)/fuzz/$$n.log; exit 1; }; \
+		grep -h 'stat::number_of_executed_units' $(B)/fuzz/$$n.log; \
+	done
 
 demo: ensure-deps
 	$(MAKE) all
