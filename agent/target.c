@@ -69,6 +69,7 @@ struct target {
 	int warned_no_kernel;
 	int once_rest_ok;
 	double last_round, next_round;
+	double last_ok;			/* wall time of the last verified keepalive or ping */
 	char last_result[300];
 	lws_sorted_usec_list_t sul_round;
 	lws_sorted_usec_list_t sul_once;
@@ -157,6 +158,8 @@ static void set_result(struct target *t, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(t->last_result, sizeof(t->last_result), fmt, ap);
 	va_end(ap);
+	if (!strncmp(t->last_result, "ok", 2))
+		t->last_ok = wall_now();
 	if (t->env->changed)
 		t->env->changed(t->env->ud, t);
 }
@@ -937,13 +940,16 @@ json_t *target_status_json(const struct target *t)
 			"id", k->id, "short", short_id(k->id), "state", kstate_name(k->st),
 			"execution_state", k->exec_state[0] ? k->exec_state : "unknown",
 			"last_ack", time_or_null(k->last_ack), "rtt_ms", (int)k->rtt_ms));
-	o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:s, s:o}",
+	o = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:o, s:o}",
 		      "name", t->cfg->name, "url", url,
+		      "kernel", t->kernels ? short_id(t->kernels->id) : "",
 		      "mode", !is_jupyter(t) ? "ping" : t->cfg->mode == MODE_BOTH ? "both" :
 			      t->cfg->mode == MODE_HTTP ? "http" : "execute",
 		      "kernels", ks,
 		      "last_round", time_or_null(t->last_round),
+		      "last_keepalive", time_or_null(t->last_ok),
 		      "last_result", t->last_result,
-		      "next_round", time_or_null(t->next_round));
+		      "next_round", time_or_null(t->next_round),
+		      "next_keepalive", time_or_null(t->next_round));
 	return o;
 }

@@ -1,0 +1,813 @@
+/*
+ * agent: keep Jupyter kernels and servers from being culled while a long job
+ * runs. main wires the modules together: command line, start-up order, the
+ * event loop, and exit codes.
+ *
+ * Start-up order matters:
+ *  1. parse flags and config; every error exits 2 before any network traffic;
+ *  2. block the signals we handle before curl_global_init (curl's threaded
+ *     resolver starts threads, which must not take them);
+ *  3. detach when launched from a notebook cell;
+ *  4. one lws context; curl, signals and stop conditions live in its loop.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <libwebsockets.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "discover.h"
+#include "kernel_ws.h"
+#include "log.h"
+#include "notify.h"
+#include "rest.h"
+#include "target.h"
+#include "watch.h"
+
+#ifndef AGENT_VERSION
+#define AGENT_VERSION "dev"
+#endif
+
+enum exit_code {
+	EXIT_OK = 0,		/* stopped by a signal, --for, a stop condition, or --once verified */
+	EXIT_GONE = 1,		/* what was kept went away, or --once could not verify */
+	EXIT_CONFIG = 2,	/* usage or configuration error */
+	EXIT_AUTH = 3,		/* a token or ping credential was rejected */
+	EXIT_NOTHING = 4,	/* nothing to keep: discovery found no server */
+	EXIT_INTERNAL = 5,	/* could not start (out of memory, event loop failure) */
+};
+
+#define DEFAULT_DETACHED_CAP_MS (24L * 3600 * 1000)
+
+struct options {
+	const char *config_path;
+	const char *url;
+	const char *kernel;
+	const char *mode;
+	const char *interval;
+	const char *jitter;
+	const char *for_dur;
+	const char *while_pid;
+	const char *while_fresh;
+	const char *stop_id;
+	int once, foreground, detach, status, stop, verbose, quiet, log_json;
+};
+
+/* The one piece of state the event loop needs. */
+struct agent {
+	struct options opt;
+	struct agent_config cfg;
+	struct target_env env;
+	struct target **targets;
+	size_t ntargets, nlive;
+	struct watch *watch;
+	struct notify *notify;
+	int exit_code;
+	int stopping;
+	char stop_reason[512];
+	char state_dir[PATH_MAX];
+	char log_path[PATH_MAX + 128];
+	int write_state;
+	time_t started;
+	lws_sorted_usec_list_t sul_shutdown;
+	int shutdown_deadline;
+};
+
+static const char usage_text[] =
+"Usage: agent [OPTIONS]\n"
+"Keep Jupyter kernels and servers from being culled while a long job runs.\n"
+"\n"
+"With no target, the agent finds the server and kernel it was started from\n"
+"(run it as !./agent in a notebook cell) and detaches into the background.\n"
+"\n"
+"Targets:\n"
+"  -c, --config FILE      read targets and settings from an INI file\n"
+"      --url URL          keep a server at URL (token from $JUPYTER_TOKEN)\n"
+"      --kernel SPEC      which kernels: auto | all | notebook:PATH | KERNEL_ID\n"
+"      --mode MODE        execute | http | both (default both)\n"
+"      --interval DUR     time between keepalives (default 60s; e.g. 90s, 5m, 1h30m)\n"
+"      --jitter PCT       random spread of the interval (default 10%)\n"
+"\n"
+"When to stop:\n"
+"      --once             one verified round for every target, then exit\n"
+"      --for DUR          stop after DUR (detached default 24h; 0 = no cap)\n"
+"      --while-pid PID    keep alive only while process PID runs\n"
+"      --while-fresh FILE:DUR  stop when FILE was not modified for DUR\n"
+"\n"
+"Running:\n"
+"      --foreground       stay attached even when started from a notebook\n"
+"      --detach           run in the background, logging to a file\n"
+"      --status           list running agents and what they keep\n"
+"      --stop [KERNEL]    stop running agents (or the one keeping KERNEL)\n"
+"  -v, --verbose          log debug details\n"
+"  -q, --quiet            log warnings and errors only\n"
+"      --log-json         log JSON lines instead of text\n"
+"  -V, --version          print the version\n"
+"  -h, --help             print this help\n"
+"\n"
+"Tokens are never taken from the command line: use token = or token_file = in\n"
+"the config file, or the JUPYTER_TOKEN environment variable.\n"
+"\n"
+"Exit codes: 0 stopped normally, 1 target gone or --once failed, 2 usage or\n"
+"config error, 3 token rejected, 4 nothing found to keep, 5 internal error.\n";
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "agent: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'agent --help'.\n");
+	return EXIT_CONFIG;
+}
+
+/* Returns -1 to continue, or an exit code. */
+static int parse_args(int argc, char **argv, struct options *o)
+{
+	enum { O_URL = 256, O_KERNEL, O_MODE, O_INTERVAL, O_JITTER, O_ONCE, O_FOR, O_WHILE_PID,
+	       O_WHILE_FRESH, O_FOREGROUND, O_DETACH, O_STATUS, O_STOP, O_LOG_JSON };
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "url", required_argument, NULL, O_URL },
+		{ "kernel", required_argument, NULL, O_KERNEL },
+		{ "mode", required_argument, NULL, O_MODE },
+		{ "interval", required_argument, NULL, O_INTERVAL },
+		{ "jitter", required_argument, NULL, O_JITTER },
+		{ "once", no_argument, NULL, O_ONCE },
+		{ "for", required_argument, NULL, O_FOR },
+		{ "while-pid", required_argument, NULL, O_WHILE_PID },
+		{ "while-fresh", required_argument, NULL, O_WHILE_FRESH },
+		{ "foreground", no_argument, NULL, O_FOREGROUND },
+		{ "detach", no_argument, NULL, O_DETACH },
+		{ "status", no_argument, NULL, O_STATUS },
+		{ "stop", optional_argument, NULL, O_STOP },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "log-json", no_argument, NULL, O_LOG_JSON },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "token", required_argument, NULL, 'T' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":c:vqVh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': o->config_path = optarg; break;
+		case O_URL: o->url = optarg; break;
+		case O_KERNEL: o->kernel = optarg; break;
+		case O_MODE: o->mode = optarg; break;
+		case O_INTERVAL: o->interval = optarg; break;
+		case O_JITTER: o->jitter = optarg; break;
+		case O_ONCE: o->once = 1; break;
+		case O_FOR: o->for_dur = optarg; break;
+		case O_WHILE_PID: o->while_pid = optarg; break;
+		case O_WHILE_FRESH: o->while_fresh = optarg; break;
+		case O_FOREGROUND: o->foreground = 1; break;
+		case O_DETACH: o->detach = 1; break;
+		case O_STATUS: o->status = 1; break;
+		case O_STOP:
+			o->stop = 1;
+			if (optarg)
+				o->stop_id = optarg;
+			else if (optind < argc && argv[optind][0] != '-')
+				o->stop_id = argv[optind++];
+			break;
+		case 'v': o->verbose = 1; break;
+		case 'q': o->quiet = 1; break;
+		case O_LOG_JSON: o->log_json = 1; break;
+		case 'V':
+			printf("agent %s (libwebsockets %s, %s, jansson %s)\n", AGENT_VERSION,
+			       lws_get_library_version(), curl_version(), JANSSON_VERSION);
+			return EXIT_OK;
+		case 'h':
+			fputs(usage_text, stdout);
+			return EXIT_OK;
+		case 'T':
+			/* argv is visible to every user of the machine (ps, /proc). */
+			fprintf(stderr, "agent: tokens are not accepted on the command line, where other "
+				"users can read them; use token_file = in a config file or the "
+				"JUPYTER_TOKEN environment variable\n");
+			return EXIT_CONFIG;
+		case ':':
+			return usage_error("option '%s' needs a value", argv[optind - 1]);
+		default:
+			return usage_error("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (o->foreground && o->detach)
+		return usage_error("%s", "--foreground and --detach cannot be combined");
+	if (o->verbose && o->quiet)
+		return usage_error("%s", "-v and -q cannot be combined");
+	return -1;
+}
+
+static void print_errors(const struct config_errors *errs)
+{
+	size_t i;
+	char buf[1024];
+
+	for (i = 0; i < errs->nwarn; i++)
+		fprintf(stderr, "%s\n", log_redact(errs->warn[i], buf, sizeof(buf)));
+	for (i = 0; i < errs->n; i++)
+		fprintf(stderr, "%s\n", log_redact(errs->msg[i], buf, sizeof(buf)));
+}
+
+/* Apply --mode/--interval/--jitter/--kernel and the stop flags on top of the config. */
+static int apply_flags(struct agent *a, struct config_errors *errs)
+{
+	struct options *o = &a->opt;
+	char err[200];
+	long ms;
+	int pct;
+	size_t i;
+	enum config_mode mode = MODE_BOTH;
+
+#define FLAG_ERROR(...) do { \
+	fprintf(stderr, "agent: "); \
+	fprintf(stderr, __VA_ARGS__); \
+	fprintf(stderr, "\n"); \
+	return -1; \
+} while (0)
+	(void)errs;
+	if (o->mode && config_parse_mode(o->mode, &mode) != 0)
+		FLAG_ERROR("--mode: '%s' is not one of execute, http, both", o->mode);
+	for (i = 0; i < a->cfg.ntargets; i++) {
+		struct target_config *tc = &a->cfg.targets[i];
+
+		if (tc->kind != TARGET_JUPYTER)
+			continue;
+		if (o->mode)
+			tc->mode = mode;
+		if (o->kernel && !o->url) {
+			char *arg = NULL;
+			enum kernel_select sel;
+
+			if (config_parse_kernel(o->kernel, &sel, &arg, err, sizeof(err)) != 0)
+				FLAG_ERROR("--kernel: %s", err);
+			free(tc->kernel_arg);
+			tc->kernel = sel;
+			tc->kernel_arg = arg;
+		}
+	}
+	if (o->interval) {
+		if (config_parse_duration(o->interval, &ms, err, sizeof(err)) != 0)
+			FLAG_ERROR("--interval: %s", err);
+		if (ms < 1000)
+			FLAG_ERROR("--interval: must be at least 1s");
+		a->cfg.interval_ms = ms;
+		for (i = 0; i < a->cfg.ntargets; i++)
+			a->cfg.targets[i].interval_ms = ms;
+	}
+	if (o->jitter) {
+		if (config_parse_percent(o->jitter, &pct, err, sizeof(err)) != 0)
+			FLAG_ERROR("--jitter: %s", err);
+		for (i = 0; i < a->cfg.ntargets; i++)
+			a->cfg.targets[i].jitter_pct = pct;
+	}
+	if (o->for_dur) {
+		if (config_parse_duration(o->for_dur, &ms, err, sizeof(err)) != 0)
+			FLAG_ERROR("--for: %s", err);
+		a->cfg.for_ms = ms;
+	}
+	if (o->while_pid) {
+		char *end;
+		long pid = strtol(o->while_pid, &end, 10);
+
+		if (*end || pid <= 0 || pid > INT_MAX)
+			FLAG_ERROR("--while-pid: '%s' is not a process id", o->while_pid);
+		a->cfg.while_pid = (pid_t)pid;
+	}
+	if (o->while_fresh) {
+		const char *colon = strrchr(o->while_fresh, ':');
+
+		if (!colon || colon == o->while_fresh ||
+		    config_parse_duration(colon + 1, &ms, err, sizeof(err)) != 0)
+			FLAG_ERROR("--while-fresh: expected FILE:DURATION, e.g. train.log:10m");
+		free(a->cfg.while_fresh_path);
+		a->cfg.while_fresh_path = strndup(o->while_fresh, (size_t)(colon - o->while_fresh));
+		a->cfg.while_fresh_ms = ms;
+	}
+#undef FLAG_ERROR
+	return 0;
+}
+
+/* No target given: find the server and kernel we were started from. */
+static int discover_target(struct agent *a, struct discovered *d, struct config_errors *errs)
+{
+	struct discover_env de;
+	struct target_config *tc;
+	char err[2048];
+
+	discover_env_default(&de);
+	if (discover_all(&de, d, err, sizeof(err)) != 0) {
+		fprintf(stderr, "agent: found no Jupyter server to keep alive.\n%s\n", err);
+		return EXIT_NOTHING;
+	}
+	if (config_add_cli_target(&a->cfg, d->url, d->kernel_id ? d->kernel_id : a->opt.kernel,
+				  errs) != 0)
+		return EXIT_CONFIG;
+	tc = &a->cfg.targets[a->cfg.ntargets - 1];
+	free(tc->name);
+	tc->name = strdup(d->kind == DISCOVER_HUB ? "hub" : d->kind == DISCOVER_COLAB ? "colab" : "notebook");
+	free(tc->token);
+	tc->token = d->token ? strdup(d->token) : NULL;
+	if (d->hub_api_url) {
+		free(tc->hub_api_url);
+		tc->hub_api_url = strdup(d->hub_api_url);
+	}
+	tc->discovered = 1;
+	log_info(NULL, "found %s", d->how);
+	return -1;
+}
+
+/* ---- state file ---- */
+
+static json_t *state_json(struct agent *a)
+{
+	json_t *targets = json_array(), *kernels = json_array();
+	char stop[256];
+	size_t i;
+	int n = 0;
+
+	for (i = 0; i < a->ntargets; i++) {
+		json_t *ks;
+
+		if (!a->targets[i])
+			continue;
+		json_array_append_new(targets, target_status_json(a->targets[i]));
+		ks = target_kernels_json(a->targets[i]);
+		json_array_extend(kernels, ks);
+		json_decref(ks);
+	}
+	stop[0] = '\0';
+	if (a->cfg.for_ms > 0)
+		n += snprintf(stop + n, sizeof(stop) - (size_t)n, "for %lds; ", a->cfg.for_ms / 1000);
+	if (a->cfg.while_pid > 0 && n < (int)sizeof(stop))
+		n += snprintf(stop + n, sizeof(stop) - (size_t)n, "while pid %d runs; ", (int)a->cfg.while_pid);
+	if (a->cfg.while_fresh_path && n < (int)sizeof(stop))
+		snprintf(stop + n, sizeof(stop) - (size_t)n, "while %s changes within %lds; ",
+			 a->cfg.while_fresh_path, a->cfg.while_fresh_ms / 1000);
+	return json_pack("{s:i, s:I, s:o, s:o, s:s, s:s, s:o, s:o}",
+			 "pid", (int)getpid(), "started", (json_int_t)a->started,
+			 "kernels", kernels, "targets", targets,
+			 "log", a->log_path, "stop", stop[0] ? stop : "until stopped",
+			 "exit_reason", json_null(), "exited", json_null());
+}
+
+static void state_write(struct agent *a)
+{
+	json_t *s;
+
+	if (!a->write_state)
+		return;
+	s = state_json(a);
+	daemon_state_write(a->state_dir, getpid(), s);
+	json_decref(s);
+}
+
+static void state_finish(struct agent *a)
+{
+	json_t *s;
+
+	if (!a->write_state)
+		return;
+	s = state_json(a);
+	daemon_state_finish(a->state_dir, getpid(), s, a->stop_reason[0] ? a->stop_reason : "stopped");
+	json_decref(s);
+}
+
+/* ---- stopping ---- */
+
+static void agent_stop(struct agent *a, int code, const char *reason)
+{
+	size_t i;
+
+	if (a->stopping)
+		return;
+	a->stopping = 1;
+	a->exit_code = code;
+	snprintf(a->stop_reason, sizeof(a->stop_reason), "%s", reason);
+	for (i = 0; i < a->ntargets; i++)
+		target_stop(a->targets[i]);
+}
+
+static void on_target_changed(void *ud, struct target *t)
+{
+	(void)t;
+	state_write(ud);
+}
+
+static void on_target_ended(void *ud, struct target *t, int code, const char *why)
+{
+	struct agent *a = ud;
+
+	if (code == 0) {
+		log_info(target_name(t), "%s", why);
+	} else {
+		log_error(target_name(t), "%s", why);
+		notify_send(a->notify, "target-lost", target_name(t), why);
+	}
+	if (code > a->exit_code)
+		a->exit_code = code;
+	if (a->nlive > 0)
+		a->nlive--;
+	/* A rejected token is a configuration problem: stop everything, say it once. */
+	if (code == EXIT_AUTH) {
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "target '%s': %s", target_name(t), why);
+		agent_stop(a, EXIT_AUTH, msg);
+		return;
+	}
+	if (a->nlive == 0) {
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "%s: %s", target_name(t), why);
+		agent_stop(a, a->exit_code, msg);
+	}
+}
+
+static void on_watch_fired(void *ud, const char *reason)
+{
+	struct agent *a = ud;
+
+	log_info(NULL, "stopping: %s", reason);
+	notify_send(a->notify, "stop-condition", NULL, reason);
+	agent_stop(a, EXIT_OK, reason);
+}
+
+static void on_watch_warning(void *ud, const char *msg)
+{
+	struct agent *a = ud;
+
+	log_warn(NULL, "%s", msg);
+	notify_send(a->notify, "ending-soon", NULL, msg);
+}
+
+/* ---- signals, adopted into the loop as a signalfd ---- */
+
+static int signal_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+		     size_t len)
+{
+	struct agent *a = lws_context_user(lws_get_context(wsi));
+	struct signalfd_siginfo si;
+	int fd;
+
+	(void)user; (void)in; (void)len;
+	if (reason != LWS_CALLBACK_RAW_RX_FILE)
+		return 0;
+	fd = lws_get_socket_fd(wsi);
+	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGHUP) {
+			log_info(NULL, "SIGHUP: reloading is not supported yet; keeping the current config");
+			continue;
+		}
+		log_info(NULL, "received %s; closing connections", strsignal((int)si.ssi_signo));
+		agent_stop(a, EXIT_OK, si.ssi_signo == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)");
+	}
+	return 0;
+}
+
+static const struct lws_protocols signal_protocol = {
+	.name = "agent-signals",
+	.callback = signal_cb,
+};
+
+static void lws_log_emit(int level, const char *line)
+{
+	size_t n = strlen(line);
+
+	/* lws's own lines are details; the agent logs what a user needs. */
+	if (n && line[n - 1] == '\n')
+		n--;
+	log_debug("lws", "%.*s", (int)n, line);
+	(void)level;
+}
+
+/* ---- the loop ---- */
+
+static void shutdown_deadline_cb(lws_sorted_usec_list_t *sul)
+{
+	struct agent *a = lws_container_of(sul, struct agent, sul_shutdown);
+
+	a->shutdown_deadline = 1;
+}
+
+static struct lws_context *make_context(struct agent *a)
+{
+	static const struct lws_protocols *protocols[5];
+	static struct lws_protocols list[6];
+	struct lws_context_creation_info info;
+	size_t i = 0;
+
+	protocols[0] = &kws_protocol;
+	protocols[1] = &rest_protocol;
+	protocols[2] = &watch_protocol;
+	protocols[3] = &signal_protocol;
+	for (i = 0; i < 4; i++)
+		list[i] = *protocols[i];
+	memset(&list[4], 0, sizeof(list[4]));
+	memset(&info, 0, sizeof(info));
+	info.port = CONTEXT_PORT_NO_LISTEN;
+	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	info.protocols = list;
+	info.user = a;
+	info.timeout_secs = 20;
+	/* The default sizes the fd table from ulimit -n, which can be a million
+	 * in containers; the agent needs a handful (LIBS.md §1). */
+	info.fd_limit_per_thread = 256;
+	return lws_create_context(&info);
+}
+
+static int adopt_signals(struct agent *a)
+{
+	sigset_t set;
+	int fd;
+	lws_sock_file_fd_type u;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	u.filefd = (lws_filefd_type)(intptr_t)fd;
+	if (!lws_adopt_descriptor_vhost(lws_get_vhost_by_name(a->env.ctx, "default"),
+					LWS_ADOPT_RAW_FILE_DESC, u, signal_protocol.name, NULL)) {
+		close(fd);
+		return -1;
+	}
+	return 0;
+}
+
+static int start_watches(struct agent *a)
+{
+	char err[256];
+
+	a->watch = watch_new(a->env.ctx, on_watch_fired, a);
+	if (!a->watch)
+		return -1;
+	watch_set_warning(a->watch, on_watch_warning);
+	if (a->cfg.while_pid > 0 && watch_pid(a->watch, a->cfg.while_pid, err, sizeof(err)) != 0) {
+		log_error(NULL, "--while-pid: %s", err);
+		return -1;
+	}
+	if (a->cfg.while_fresh_path &&
+	    watch_fresh(a->watch, a->cfg.while_fresh_path, a->cfg.while_fresh_ms, err, sizeof(err)) != 0) {
+		log_error(NULL, "--while-fresh: %s", err);
+		return -1;
+	}
+	if (a->cfg.for_ms > 0)
+		watch_for(a->watch, a->cfg.for_ms, 15L * 60 * 1000);
+	return 0;
+}
+
+static void run_loop(struct agent *a)
+{
+	while (!a->stopping)
+		if (lws_service(a->env.ctx, 0) < 0)
+			break;
+	/* Let the close frames go out: at most a second. */
+	lws_sul_schedule(a->env.ctx, 0, &a->sul_shutdown, shutdown_deadline_cb, 1000 * 1000);
+	while (kws_live_count() > 0 && !a->shutdown_deadline)
+		if (lws_service(a->env.ctx, 0) < 0)
+			break;
+}
+
+static void summary(struct agent *a, FILE *out)
+{
+	size_t i;
+
+	for (i = 0; i < a->cfg.ntargets; i++) {
+		const struct target_config *tc = &a->cfg.targets[i];
+		char url[512];
+
+		log_redact(tc->kind == TARGET_JUPYTER ? tc->url : tc->ping_url, url, sizeof(url));
+		if (tc->kind == TARGET_PING)
+			fprintf(out, "agent: pinging %s every %lds\n", url, tc->interval_ms / 1000);
+		else
+			fprintf(out, "agent: keeping %s%.8s%s at %s alive every %lds (mode %s)\n",
+				tc->kernel == KSEL_ID ? "kernel " : tc->kernel == KSEL_ALL ? "all kernels" :
+				tc->kernel == KSEL_NOTEBOOK ? "the kernel of " : "the most recent kernel",
+				tc->kernel == KSEL_ID || tc->kernel == KSEL_NOTEBOOK ? tc->kernel_arg : "",
+				"", url, tc->interval_ms / 1000,
+				tc->mode == MODE_BOTH ? "both" : tc->mode == MODE_HTTP ? "http" : "execute");
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct agent a;
+	struct config_errors errs = {0};
+	struct discovered disc = {0};
+	struct discover_env de;
+	sigset_t set;
+	size_t i;
+	int rc, detach = 0;
+
+	memset(&a, 0, sizeof(a));
+	a.started = time(NULL);
+	rc = parse_args(argc, argv, &a.opt);
+	if (rc >= 0)
+		return rc;
+	log_setup(a.opt.verbose ? LL_DEBUG : a.opt.quiet ? LL_WARN : LL_INFO, a.opt.log_json);
+
+	if (a.opt.status || a.opt.stop) {
+		if (daemon_state_dir(a.state_dir, sizeof(a.state_dir)) != 0) {
+			fprintf(stderr, "agent: no state directory; no agent has run as this user\n");
+			return EXIT_OK;
+		}
+		if (a.opt.status) {
+			daemon_print_status(a.state_dir, stdout);
+			return EXIT_OK;
+		}
+		return daemon_stop(a.state_dir, a.opt.stop_id, stdout) < 0 ? EXIT_GONE : EXIT_OK;
+	}
+
+	/* 1. Configuration: everything is checked before any traffic. */
+	config_init(&a.cfg);
+	if (a.opt.config_path)
+		config_load(a.opt.config_path, &a.cfg, &errs);
+	if (a.opt.url)
+		config_add_cli_target(&a.cfg, a.opt.url, a.opt.kernel, &errs);
+	if (errs.n) {
+		print_errors(&errs);
+		rc = EXIT_CONFIG;
+		goto out;
+	}
+	if (a.cfg.ntargets == 0) {
+		rc = discover_target(&a, &disc, &errs);
+		if (rc >= 0) {
+			print_errors(&errs);
+			goto out;
+		}
+	}
+	if (config_finish(&a.cfg, &errs) != 0 || apply_flags(&a, &errs) != 0) {
+		print_errors(&errs);
+		rc = EXIT_CONFIG;
+		goto out;
+	}
+	print_errors(&errs);	/* warnings */
+	for (i = 0; i < a.cfg.ntargets; i++) {
+		const struct target_config *tc = &a.cfg.targets[i];
+		size_t h;
+
+		if (tc->token)
+			log_add_secret(tc->token);
+		for (h = 0; h < tc->headers.n; h++) {
+			const char *colon = strchr(tc->headers.v[h], ':');
+
+			log_add_secret(colon ? colon + 1 + strspn(colon + 1, " \t") : tc->headers.v[h]);
+		}
+	}
+	for (i = 0; i < a.cfg.notify_headers.n; i++) {
+		const char *colon = strchr(a.cfg.notify_headers.v[i], ':');
+
+		log_add_secret(colon ? colon + 1 + strspn(colon + 1, " \t") : a.cfg.notify_headers.v[i]);
+	}
+
+	/* 2. Detach when launched from a notebook cell, where a plain child would
+	 * block the cell, get the kernel's SIGINT, and die with the kernel. */
+	discover_env_default(&de);
+	if (!a.opt.once)
+		detach = a.opt.detach || (!a.opt.foreground && !isatty(STDOUT_FILENO) &&
+					  discover_in_kernel(&de));
+	if (!a.opt.once && daemon_state_dir(a.state_dir, sizeof(a.state_dir)) == 0)
+		a.write_state = 1;
+	if (a.write_state && disc.kernel_id) {
+		pid_t other;
+
+		if (daemon_find_running(a.state_dir, disc.kernel_id, &other) == 1) {
+			printf("agent: already running (pid %d) for kernel %.8s; see 'agent --status', "
+			       "or 'agent --stop' to stop it\n", (int)other, disc.kernel_id);
+			rc = EXIT_OK;
+			goto out;
+		}
+	}
+	if (detach) {
+		if (a.cfg.for_ms < 0)
+			a.cfg.for_ms = DEFAULT_DETACHED_CAP_MS;
+		if (!a.write_state) {
+			fprintf(stderr, "agent: cannot detach: no state directory for the log\n");
+			rc = EXIT_INTERNAL;
+			goto out;
+		}
+		snprintf(a.log_path, sizeof(a.log_path), "%s/agent-%s.log", a.state_dir,
+			 disc.kernel_id ? disc.kernel_id : "main");
+		fflush(stdout);
+		rc = daemon_detach(a.log_path);
+		if (rc < 0) {
+			fprintf(stderr, "agent: cannot detach: %s\n", strerror(errno));
+			rc = EXIT_INTERNAL;
+			goto out;
+		}
+		if (rc == 1) {	/* the parent: say what runs, then return the cell */
+			summary(&a, stdout);
+			if (a.cfg.for_ms > 0)
+				printf("agent: stops after %ldh%02ldm (--for 0 for no cap)\n",
+				       a.cfg.for_ms / 3600000, a.cfg.for_ms / 60000 % 60);
+			printf("agent: running in the background; log: %s\n", a.log_path);
+			printf("agent: 'agent --status' shows it, 'agent --stop' stops it\n");
+			rc = EXIT_OK;
+			goto out;
+		}
+	}
+
+	/* 3. Signals are blocked before curl starts any thread, then read from a signalfd. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	lws_set_log_level(a.opt.verbose ? LLL_ERR | LLL_WARN : LLL_ERR, lws_log_emit);
+
+	/* 4. The loop. */
+	rc = EXIT_INTERNAL;
+	jmsg_uuid(a.env.session_id);
+	a.env.username = "keepalive-agent";
+	a.env.once = a.opt.once;
+	a.env.ended = on_target_ended;
+	a.env.changed = on_target_changed;
+	a.env.ud = &a;
+	a.env.ctx = make_context(&a);
+	if (!a.env.ctx) {
+		log_error(NULL, "cannot create the event loop");
+		goto out;
+	}
+	a.env.rest = rest_new(a.env.ctx);
+	if (!a.env.rest || adopt_signals(&a) != 0) {
+		log_error(NULL, "cannot set up the event loop");
+		goto out_loop;
+	}
+	if (start_watches(&a) != 0) {
+		rc = EXIT_CONFIG;
+		goto out_loop;
+	}
+	a.notify = notify_new(a.env.rest, &a.cfg);
+	a.targets = calloc(a.cfg.ntargets, sizeof(*a.targets));
+	if (!a.targets)
+		goto out_loop;
+	for (i = 0; i < a.cfg.ntargets; i++) {
+		a.targets[i] = target_new(&a.env, &a.cfg.targets[i]);
+		if (!a.targets[i])
+			goto out_loop;
+		a.ntargets++;
+	}
+	a.nlive = a.ntargets;
+	if (!detach && !a.opt.once)
+		summary(&a, stderr);
+	{
+		char what[256];
+
+		snprintf(what, sizeof(what), "keeping %zu target(s) alive", a.ntargets);
+		notify_send(a.notify, "started", NULL, what);
+	}
+	for (i = 0; i < a.ntargets && !a.stopping; i++)
+		target_start(a.targets[i]);
+	state_write(&a);
+	run_loop(&a);
+	rc = a.exit_code;
+	if (rc == EXIT_AUTH)
+		fprintf(stderr, "agent: %s\n", a.stop_reason);
+	log_info(NULL, "stopped: %s", a.stop_reason);
+	state_finish(&a);
+
+out_loop:
+	for (i = 0; i < a.ntargets; i++)
+		target_free(a.targets[i]);
+	free(a.targets);
+	notify_free(a.notify);
+	watch_free(a.watch);
+	rest_free(a.env.rest);
+	if (a.env.ctx)
+		lws_context_destroy(a.env.ctx);
+	curl_global_cleanup();
+out:
+	discovered_free(&disc);
+	config_free(&a.cfg);
+	config_errors_free(&errs);
+	return rc;
+}
