@@ -1694,3 +1694,30 @@ void config_errors_free(struct config_errors *errs)
 	free(errs->warn);
 	memset(errs, 0, sizeof(*errs));
 }
+
+static int same_str(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
+int config_target_equal(const struct target_config *a, const struct target_config *b)
+{
+	size_t i;
+
+	if (a->kind != b->kind || a->mode != b->mode || a->kernel != b->kernel ||
+	    a->hub_activity != b->hub_activity || a->max_4xx != b->max_4xx ||
+	    a->interval_ms != b->interval_ms || a->jitter_pct != b->jitter_pct ||
+	    a->timeout_ms != b->timeout_ms || a->insecure != b->insecure ||
+	    a->discovered != b->discovered || a->headers.n != b->headers.n)
+		return 0;
+	if (!same_str(a->name, b->name) || !same_str(a->url, b->url) ||
+	    !same_str(a->token, b->token) || !same_str(a->kernel_arg, b->kernel_arg) ||
+	    !same_str(a->code, b->code) || !same_str(a->hub_api_url, b->hub_api_url) ||
+	    !same_str(a->ping_url, b->ping_url) || !same_str(a->method, b->method) ||
+	    !same_str(a->body, b->body) || !same_str(a->ca_file, b->ca_file))
+		return 0;
+	for (i = 0; i < a->headers.n; i++)
+		if (!same_str(a->headers.v[i], b->headers.v[i]))
+			return 0;
+	return 1;
+}

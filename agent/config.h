@@ -137,17 +137,21 @@ int config_add_cli_target(struct agent_config *cfg, const char *url, const char 
 			  struct config_errors *errs);
 
 /*
- * Final checks after flags were applied: at least one target, defaults copied
- * into targets. Returns 0 or -1 (errors appended).
+ * Final checks after flags were applied: defaults copied into targets that
+ * did not set them. Zero targets is not an error here (the caller may
+ * discover one). Returns 0 or -1 (errors appended).
  */
 int config_finish(struct agent_config *cfg, struct config_errors *errs);
+
+/* Do two targets mean exactly the same thing? (A SIGHUP reload keeps such targets running.) */
+int config_target_equal(const struct target_config *a, const struct target_config *b);
 
 void config_free(struct agent_config *cfg);
 void config_errors_free(struct config_errors *errs);
 
 /* Pure helpers (unit-tested, fuzzed). */
 
-/* "90s", "5m", "2h", "1h30m", "250ms", "1.5s", "3d" or plain seconds "45" -> milliseconds.
+/* "90s", "5m", "2h", "1h30m", "250ms", "3d" or plain seconds "45" -> milliseconds (whole numbers).
  * Returns 0, or -1 with a reason in err. */
 int config_parse_duration(const char *s, long *ms, char *err, size_t errlen);
 

@@ -80,6 +80,7 @@ struct agent {
 	char state_dir[PATH_MAX];
 	char log_path[PATH_MAX + 128];
 	int write_state;
+	int colab;		/* the target is Colab's in-VM server */
 	time_t started;
 	lws_sorted_usec_list_t sul_shutdown;
 	int shutdown_deadline;
@@ -221,6 +222,14 @@ static int parse_args(int argc, char **argv, struct options *o)
 	return -1;
 }
 
+/* The value of a "Name: value" header line. */
+static const char *header_value(const char *line)
+{
+	const char *colon = strchr(line, ':');
+
+	return colon ? colon + 1 + strspn(colon + 1, " \t") : line;
+}
+
 static void print_errors(const struct config_errors *errs)
 {
 	size_t i;
@@ -232,10 +241,9 @@ static void print_errors(const struct config_errors *errs)
 		fprintf(stderr, "%s\n", log_redact(errs->msg[i], buf, sizeof(buf)));
 }
 
-/* Apply --mode/--interval/--jitter/--kernel and the stop flags on top of the config. */
-static int apply_flags(struct agent *a, struct config_errors *errs)
+/* Apply --mode/--interval/--jitter/--kernel and the stop flags on top of cfg. */
+static int apply_flags(const struct options *o, struct agent_config *cfg)
 {
-	struct options *o = &a->opt;
 	char err[200];
 	long ms;
 	int pct;
@@ -248,11 +256,10 @@ static int apply_flags(struct agent *a, struct config_errors *errs)
 	fprintf(stderr, "\n"); \
 	return -1; \
 } while (0)
-	(void)errs;
 	if (o->mode && config_parse_mode(o->mode, &mode) != 0)
 		FLAG_ERROR("--mode: '%s' is not one of execute, http, both", o->mode);
-	for (i = 0; i < a->cfg.ntargets; i++) {
-		struct target_config *tc = &a->cfg.targets[i];
+	for (i = 0; i < cfg->ntargets; i++) {
+		struct target_config *tc = &cfg->targets[i];
 
 		if (tc->kind != TARGET_JUPYTER)
 			continue;
@@ -274,20 +281,20 @@ static int apply_flags(struct agent *a, struct config_errors *errs)
 			FLAG_ERROR("--interval: %s", err);
 		if (ms < 1000)
 			FLAG_ERROR("--interval: must be at least 1s");
-		a->cfg.interval_ms = ms;
-		for (i = 0; i < a->cfg.ntargets; i++)
-			a->cfg.targets[i].interval_ms = ms;
+		cfg->interval_ms = ms;
+		for (i = 0; i < cfg->ntargets; i++)
+			cfg->targets[i].interval_ms = ms;
 	}
 	if (o->jitter) {
 		if (config_parse_percent(o->jitter, &pct, err, sizeof(err)) != 0)
 			FLAG_ERROR("--jitter: %s", err);
-		for (i = 0; i < a->cfg.ntargets; i++)
-			a->cfg.targets[i].jitter_pct = pct;
+		for (i = 0; i < cfg->ntargets; i++)
+			cfg->targets[i].jitter_pct = pct;
 	}
 	if (o->for_dur) {
 		if (config_parse_duration(o->for_dur, &ms, err, sizeof(err)) != 0)
 			FLAG_ERROR("--for: %s", err);
-		a->cfg.for_ms = ms;
+		cfg->for_ms = ms;
 	}
 	if (o->while_pid) {
 		char *end;
@@ -295,7 +302,7 @@ static int apply_flags(struct agent *a, struct config_errors *errs)
 
 		if (*end || pid <= 0 || pid > INT_MAX)
 			FLAG_ERROR("--while-pid: '%s' is not a process id", o->while_pid);
-		a->cfg.while_pid = (pid_t)pid;
+		cfg->while_pid = (pid_t)pid;
 	}
 	if (o->while_fresh) {
 		const char *colon = strrchr(o->while_fresh, ':');
@@ -303,12 +310,29 @@ static int apply_flags(struct agent *a, struct config_errors *errs)
 		if (!colon || colon == o->while_fresh ||
 		    config_parse_duration(colon + 1, &ms, err, sizeof(err)) != 0)
 			FLAG_ERROR("--while-fresh: expected FILE:DURATION, e.g. train.log:10m");
-		free(a->cfg.while_fresh_path);
-		a->cfg.while_fresh_path = strndup(o->while_fresh, (size_t)(colon - o->while_fresh));
-		a->cfg.while_fresh_ms = ms;
+		free(cfg->while_fresh_path);
+		cfg->while_fresh_path = strndup(o->while_fresh, (size_t)(colon - o->while_fresh));
+		cfg->while_fresh_ms = ms;
 	}
 #undef FLAG_ERROR
 	return 0;
+}
+
+/* Every token and header value is redacted from every line we print. */
+static void register_secrets(const struct agent_config *cfg)
+{
+	size_t i, h;
+
+	for (i = 0; i < cfg->ntargets; i++) {
+		const struct target_config *tc = &cfg->targets[i];
+
+		if (tc->token)
+			log_add_secret(tc->token);
+		for (h = 0; h < tc->headers.n; h++)
+			log_add_secret(header_value(tc->headers.v[h]));
+	}
+	for (i = 0; i < cfg->notify_headers.n; i++)
+		log_add_secret(header_value(cfg->notify_headers.v[i]));
 }
 
 /* No target given: find the server and kernel we were started from. */
@@ -336,6 +360,7 @@ static int discover_target(struct agent *a, struct discovered *d, struct config_
 		tc->hub_api_url = strdup(d->hub_api_url);
 	}
 	tc->discovered = 1;
+	a->colab = d->kind == DISCOVER_COLAB;
 	log_info(NULL, "found %s", d->how);
 	return -1;
 }
@@ -464,6 +489,88 @@ static void on_watch_warning(void *ud, const char *msg)
 	notify_send(a->notify, "ending-soon", NULL, msg);
 }
 
+/*
+ * SIGHUP: read the config file again. A bad new config is reported and the
+ * old one keeps running; targets whose settings did not change keep their
+ * connections. Stop conditions and notifications are read at start only.
+ */
+static void reload(struct agent *a)
+{
+	struct agent_config ncfg;
+	struct config_errors errs = {0};
+	struct target **nt = NULL;
+	size_t i, j, n = 0, live = 0;
+
+	if (!a->opt.config_path) {
+		log_warn(NULL, "SIGHUP: there is no config file to reload (targets came from flags)");
+		return;
+	}
+	config_init(&ncfg);
+	config_load(a->opt.config_path, &ncfg, &errs);
+	if (a->opt.url)
+		config_add_cli_target(&ncfg, a->opt.url, a->opt.kernel, &errs);
+	if (!errs.n)
+		config_finish(&ncfg, &errs);
+	if (errs.n || apply_flags(&a->opt, &ncfg) != 0 || ncfg.ntargets == 0) {
+		for (i = 0; i < errs.n; i++)
+			log_error(NULL, "%s", errs.msg[i]);
+		log_error(NULL, "SIGHUP: the new config has errors; keeping the current one");
+		goto out;
+	}
+	nt = calloc(ncfg.ntargets, sizeof(*nt));
+	if (!nt) {
+		log_error(NULL, "SIGHUP: out of memory; keeping the current config");
+		goto out;
+	}
+	register_secrets(&ncfg);
+	for (j = 0; j < ncfg.ntargets; j++) {
+		for (i = 0; i < a->ntargets; i++) {
+			struct target *t = a->targets[i];
+
+			if (t && !target_is_ended(t) &&
+			    config_target_equal(target_config(t), &ncfg.targets[j])) {
+				target_set_config(t, &ncfg.targets[j]);
+				nt[j] = t;
+				a->targets[i] = NULL;
+				break;
+			}
+		}
+	}
+	for (i = 0; i < a->ntargets; i++) {
+		if (a->targets[i]) {
+			log_info(target_name(a->targets[i]), "removed or changed by the new config");
+			target_free(a->targets[i]);
+		}
+	}
+	for (j = 0; j < ncfg.ntargets; j++) {
+		if (!nt[j]) {
+			nt[j] = target_new(&a->env, &ncfg.targets[j]);
+			if (!nt[j])
+				continue;
+			log_info(ncfg.targets[j].name, "started by the new config");
+			target_start(nt[j]);
+		}
+		nt[n++] = nt[j];
+	}
+	for (i = 0; i < n; i++)
+		live += !target_is_ended(nt[i]);
+	free(a->targets);
+	a->targets = nt;
+	a->ntargets = n;
+	a->nlive = live;
+	/* The targets now point into ncfg; the notifier points at a->cfg itself. */
+	ncfg.for_ms = a->cfg.for_ms;
+	ncfg.while_pid = a->cfg.while_pid;
+	config_free(&a->cfg);
+	a->cfg = ncfg;
+	config_init(&ncfg);
+	log_info(NULL, "SIGHUP: config reloaded; %zu target(s)", n);
+	state_write(a);
+out:
+	config_free(&ncfg);
+	config_errors_free(&errs);
+}
+
 /* ---- signals, adopted into the loop as a signalfd ---- */
 
 static int signal_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -479,7 +586,7 @@ static int signal_cb(struct lws *wsi, enum lws_callback_reasons reason, void *us
 	fd = lws_get_socket_fd(wsi);
 	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		if (si.ssi_signo == SIGHUP) {
-			log_info(NULL, "SIGHUP: reloading is not supported yet; keeping the current config");
+			reload(a);
 			continue;
 		}
 		log_info(NULL, "received %s; closing connections", strsignal((int)si.ssi_signo));
@@ -614,6 +721,10 @@ static void summary(struct agent *a, FILE *out)
 				"", url, tc->interval_ms / 1000,
 				tc->mode == MODE_BOTH ? "both" : tc->mode == MODE_HTTP ? "http" : "execute");
 	}
+	if (a->colab)
+		fprintf(out, "agent: Colab: this keeps the kernel and the VM's Jupyter server active, "
+			"but Colab's own idle timer may count only browser or tunnel activity; "
+			"see the README's Colab section\n");
 }
 
 int main(int argc, char **argv)
@@ -663,29 +774,13 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (config_finish(&a.cfg, &errs) != 0 || apply_flags(&a, &errs) != 0) {
+	if (config_finish(&a.cfg, &errs) != 0 || apply_flags(&a.opt, &a.cfg) != 0) {
 		print_errors(&errs);
 		rc = EXIT_CONFIG;
 		goto out;
 	}
 	print_errors(&errs);	/* warnings */
-	for (i = 0; i < a.cfg.ntargets; i++) {
-		const struct target_config *tc = &a.cfg.targets[i];
-		size_t h;
-
-		if (tc->token)
-			log_add_secret(tc->token);
-		for (h = 0; h < tc->headers.n; h++) {
-			const char *colon = strchr(tc->headers.v[h], ':');
-
-			log_add_secret(colon ? colon + 1 + strspn(colon + 1, " \t") : tc->headers.v[h]);
-		}
-	}
-	for (i = 0; i < a.cfg.notify_headers.n; i++) {
-		const char *colon = strchr(a.cfg.notify_headers.v[i], ':');
-
-		log_add_secret(colon ? colon + 1 + strspn(colon + 1, " \t") : a.cfg.notify_headers.v[i]);
-	}
+	register_secrets(&a.cfg);
 
 	/* 2. Detach when launched from a notebook cell, where a plain child would
 	 * block the cell, get the kernel's SIGINT, and die with the kernel. */

@@ -890,6 +890,16 @@ void target_free(struct target *t)
 	free(t);
 }
 
+void target_set_config(struct target *t, const struct target_config *tc)
+{
+	t->cfg = tc;
+}
+
+int target_is_ended(const struct target *t)
+{
+	return t->ended;
+}
+
 const char *target_name(const struct target *t)
 {
 	return t->cfg->name;

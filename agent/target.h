@@ -57,6 +57,12 @@ void target_stop(struct target *t);
 /* Free (stops first). NULL is ignored. */
 void target_free(struct target *t);
 
+/* A reload found an identical config (config_target_equal): use tc from now on. */
+void target_set_config(struct target *t, const struct target_config *tc);
+
+/* Has the target ended for good (env->ended was called)? */
+int target_is_ended(const struct target *t);
+
 const char *target_name(const struct target *t);
 const struct target_config *target_config(const struct target *t);
 
