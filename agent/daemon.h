@@ -1,0 +1,129 @@
+/*
+ * daemon: detaching from a notebook cell, one state file per running agent,
+ * and the two commands that read them: --status and --stop.
+ *
+ * State directory (daemon_state_dir): $AGENT_STATE_DIR if set, else
+ * $XDG_RUNTIME_DIR/jupyter-keepalive, else ~/.local/state/jupyter-keepalive;
+ * mode 0700, owned by us.
+ *
+ * State file: <dir>/agent-<pid>.json, mode 0600, replaced atomically
+ * (rename) on every write so a reader never sees half a file. Its JSON is
+ * built by the caller; the fields --status and --stop read are
+ *
+ *   pid          number
+ *   exe          string: /proc/<pid>/exe at start (daemon_state_write adds it)
+ *   started      epoch seconds
+ *   kernels      [kernel id, ...]            (what --stop KERNEL matches)
+ *   targets      [{name, url (already redacted), kernel (id or null),
+ *                  last_keepalive (epoch or null), last_result (string),
+ *                  next_keepalive (epoch or null)}, ...]
+ *   stop         human text of the stop conditions, e.g. "when process 42 exits"
+ *   log          path of the log file
+ *   exit_reason  null while running, then why it stopped
+ *   exited       null while running, then epoch seconds
+ *
+ * Missing or mistyped fields are shown as "-", never trusted for signals.
+ *
+ * An agent counts as running when its pid is alive (not a zombie) *and*
+ * /proc/<pid>/exe is still the exe recorded in its state file: a pid reused
+ * by another program is never reported, and never signalled.
+ * Files of agents that exited are kept for 24 h, so --status can say why an
+ * agent stopped; daemon_print_status() removes older ones.
+ */
+#ifndef AGENT_DAEMON_H
+#define AGENT_DAEMON_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+/* How long daemon_stop() waits for agents to exit after SIGTERM. */
+#define DAEMON_STOP_WAIT_MS 5000
+
+/* How long state files of exited agents are kept. */
+#define DAEMON_KEEP_EXITED_SECS (24 * 3600)
+
+/*
+ * Find the state directory (see above), create it and its parents with mode
+ * 0700 if needed, tighten it to 0700 if it is looser, and check that it is a
+ * directory (not a symlink) owned by us. Writes the path into out.
+ * Returns 0, or -1 after logging why.
+ */
+int daemon_state_dir(char *out, size_t outlen);
+
+/*
+ * Leave the notebook kernel's process group and session, so that neither an
+ * interrupt of the cell (SIGINT to the kernel's group) nor the end of the
+ * cell's shell or terminal (SIGHUP) reaches the agent, and so that the cell
+ * finishes instead of waiting for our output to end (shared/PROTOCOL.md,
+ * "Launching from a cell").
+ *
+ * fork(); the child calls setsid(), then points stdin at /dev/null and
+ * stdout and stderr at log_path (opened O_APPEND, created 0600; /dev/null
+ * when log_path is NULL). Signals SIGHUP and SIGINT that were aimed at the old
+ * process group during the fork-to-setsid window are discarded; after that
+ * their handling is the caller's again (SIGHUP means "reload config", and
+ * with no controlling terminal nothing sends it by accident).
+ * The working directory is kept: relative paths from the command line stay
+ * valid. Other open descriptors are inherited, so detach before opening
+ * sockets, signalfds or the lws context.
+ *
+ * The parent waits until the child has done all this, so when it returns
+ * 1, the child is safely detached and the parent can print its summary and
+ * exit 0. daemon_child_pid() then gives the child's pid.
+ *
+ * Returns 1 in the parent, 0 in the child, -1 (parent, nothing forked or
+ * the child gave up) after logging why, with errno set.
+ */
+int daemon_detach(const char *log_path);
+
+/* In the parent, after daemon_detach() returned 1: the detached agent's pid. */
+pid_t daemon_child_pid(void);
+
+/*
+ * Write state (not stolen) to <dir>/agent-<pid>.json atomically, mode 0600.
+ * Adds "exe" (readlink /proc/<pid>/exe) to the file when state has none;
+ * state itself is not modified. Returns 0, or -1 after logging why.
+ */
+int daemon_state_write(const char *dir, pid_t pid, json_t *state);
+
+/*
+ * The agent is exiting: set "exit_reason" and "exited" (now) in state and
+ * write it, so --status can show the reason afterwards. Failures are logged.
+ */
+void daemon_state_finish(const char *dir, pid_t pid, json_t *state, const char *reason);
+
+/* Read <dir>/agent-<pid>.json: a new reference, or NULL when missing or not a JSON object. */
+json_t *daemon_state_read(const char *dir, pid_t pid);
+
+/* Remove <dir>/agent-<pid>.json (missing is fine). */
+void daemon_state_remove(const char *dir, pid_t pid);
+
+/*
+ * Is a running agent keeping kernel_id (an exact entry of its "kernels")?
+ * Returns 1 and sets *pid (may be NULL), else 0. An unreadable directory
+ * counts as "none".
+ */
+int daemon_find_running(const char *dir, const char *kernel_id, pid_t *pid);
+
+/*
+ * Print running agents (pid, uptime, each target's url, kernel, last and next
+ * keepalive, stop conditions, log) and agents that exited within 24 h (why
+ * and when) as aligned plain text; "no agent is running (state dir DIR)" when
+ * none runs. Removes state files of agents that exited more than 24 h ago.
+ */
+void daemon_print_status(const char *dir, FILE *out);
+
+/*
+ * SIGTERM every running agent, or only those keeping kernel_id (a full id, or
+ * a prefix of at least 4 characters; an ambiguous prefix is an error). Waits
+ * up to DAEMON_STOP_WAIT_MS for them to exit and prints one line per agent.
+ * Never signals a pid whose /proc/<pid>/exe is not the exe in its state file.
+ * Returns how many agents stopped (0 when none matched), or -1 on error (bad
+ * kernel id, unreadable state dir), after printing why to out.
+ */
+int daemon_stop(const char *dir, const char *kernel_id, FILE *out);
+
+#endif
