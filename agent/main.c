@@ -434,6 +434,9 @@ static void agent_stop(struct agent *a, int code, const char *reason)
 	snprintf(a->stop_reason, sizeof(a->stop_reason), "%s", reason);
 	for (i = 0; i < a->ntargets; i++)
 		target_stop(a->targets[i]);
+	/* Called from a timer or callback: lws_service() would otherwise go on
+	 * to sleep in poll() until the next event before the loop sees this. */
+	lws_cancel_service(a->env.ctx);
 }
 
 static void on_target_changed(void *ud, struct target *t)
