@@ -370,7 +370,7 @@ static int discover_target(struct agent *a, struct discovered *d, struct config_
 static json_t *state_json(struct agent *a)
 {
 	json_t *targets = json_array(), *kernels = json_array();
-	char stop[256];
+	char stop[512], d[32];
 	size_t i;
 	int n = 0;
 
@@ -386,12 +386,16 @@ static json_t *state_json(struct agent *a)
 	}
 	stop[0] = '\0';
 	if (a->cfg.for_ms > 0)
-		n += snprintf(stop + n, sizeof(stop) - (size_t)n, "for %lds; ", a->cfg.for_ms / 1000);
+		n += snprintf(stop + n, sizeof(stop) - (size_t)n, "after %s; ",
+			      watch_format_duration(a->cfg.for_ms, d, sizeof(d)));
 	if (a->cfg.while_pid > 0 && n < (int)sizeof(stop))
-		n += snprintf(stop + n, sizeof(stop) - (size_t)n, "while pid %d runs; ", (int)a->cfg.while_pid);
+		n += snprintf(stop + n, sizeof(stop) - (size_t)n, "when pid %d ends; ", (int)a->cfg.while_pid);
 	if (a->cfg.while_fresh_path && n < (int)sizeof(stop))
-		snprintf(stop + n, sizeof(stop) - (size_t)n, "while %s changes within %lds; ",
-			 a->cfg.while_fresh_path, a->cfg.while_fresh_ms / 1000);
+		n += snprintf(stop + n, sizeof(stop) - (size_t)n, "when %s is quiet for %s; ",
+			      a->cfg.while_fresh_path,
+			      watch_format_duration(a->cfg.while_fresh_ms, d, sizeof(d)));
+	if (n >= 2 && n < (int)sizeof(stop))
+		stop[n - 2] = '\0';	/* drop the last "; " */
 	return json_pack("{s:i, s:I, s:o, s:o, s:s, s:s, s:o, s:o}",
 			 "pid", (int)getpid(), "started", (json_int_t)a->started,
 			 "kernels", kernels, "targets", targets,
@@ -811,8 +815,12 @@ int main(int argc, char **argv)
 			rc = EXIT_INTERNAL;
 			goto out;
 		}
-		snprintf(a.log_path, sizeof(a.log_path), "%s/agent-%s.log", a.state_dir,
-			 disc.kernel_id ? disc.kernel_id : "main");
+		if (disc.kernel_id)
+			snprintf(a.log_path, sizeof(a.log_path), "%s/agent-kernel-%.8s.log", a.state_dir,
+				 disc.kernel_id);
+		else
+			snprintf(a.log_path, sizeof(a.log_path), "%s/agent-started-by-%d.log", a.state_dir,
+				 (int)getpid());
 		fflush(stdout);
 		rc = daemon_detach(a.log_path);
 		if (rc < 0) {
