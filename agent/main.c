@@ -453,12 +453,12 @@ static void on_target_ended(void *ud, struct target *t, int code, const char *wh
 {
 	struct agent *a = ud;
 
-	if (code == 0) {
+	if (code == 0)
 		log_info(target_name(t), "%s", why);
-	} else {
+	else if (code != EXIT_AUTH)	/* a rejected token is said once, at exit */
 		log_error(target_name(t), "%s", why);
+	if (code != 0)
 		notify_send(a->notify, "target-lost", target_name(t), why);
-	}
 	if (code > a->exit_code)
 		a->exit_code = code;
 	if (a->nlive > 0)
@@ -898,7 +898,8 @@ int main(int argc, char **argv)
 	rc = a.exit_code;
 	if (rc == EXIT_AUTH)
 		fprintf(stderr, "agent: %s\n", a.stop_reason);
-	log_info(NULL, "stopped: %s", a.stop_reason);
+	else
+		log_info(NULL, "stopped: %s", a.stop_reason);
 	state_finish(&a);
 
 out_loop:

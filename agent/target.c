@@ -451,8 +451,8 @@ static void kws_closed(void *ud, int http_status, const char *reason)
 
 	k->ws = NULL;
 	if (http_status == 401 || http_status == 403) {
-		target_end(t, 3, "the server rejected the token (HTTP %d) for kernel %s", http_status,
-			   short_id(k->id));
+		target_end(t, 3, "the server rejected the token (HTTP %d) for kernel %s; "
+			   "check token, token_file or JUPYTER_TOKEN", http_status, short_id(k->id));
 		return;
 	}
 	if (http_status == 404 || http_status == 410) {
@@ -649,7 +649,8 @@ static enum verdict classify(const struct target *t, const struct rest_reply *r,
 		return V_FAIL;
 	}
 	if (s == 401 || s == 403) {
-		snprintf(why, whylen, "the server rejected the token (HTTP %ld)", s);
+		snprintf(why, whylen, "the server rejected the token (HTTP %ld); "
+			 "check token, token_file or JUPYTER_TOKEN", s);
 		return V_AUTH;
 	}
 	if (s >= 300 && s < 400) {
