@@ -1,0 +1,676 @@
+/*
+ * rest: libcurl's multi interface in multi_socket mode, driven by the lws
+ * loop (shared/LIBS.md §0, §2).
+ *
+ * curl tells us which sockets to watch (CURLMOPT_SOCKETFUNCTION); we keep
+ * them in a private epoll set. That one epoll fd is adopted into lws as a raw
+ * file, so lws's poll() wakes us when any curl socket is ready. curl's single
+ * timer (CURLMOPT_TIMERFUNCTION) is an lws sul. Nothing here blocks and
+ * nothing polls on a tick.
+ *
+ * Rules that keep curl happy:
+ * - curl is never called from inside its own callbacks: 7.81 crashes on
+ *   recursion (curl#8282) and 7.88.1-10+deb12u4 refuses it. The timer
+ *   callback only (re)schedules a sul; rest_start() only schedules the
+ *   0-delay "kick" sul. Both suls call curl from the lws loop.
+ * - Easy handles are removed only from the curl_multi_info_read() loop (or by
+ *   rest_cancel/rest_free, outside any curl callback).
+ * - A socket curl closes before telling us CURL_POLL_REMOVE has already left
+ *   the epoll set: DEL may fail with EBADF/ENOENT, and a recycled fd number
+ *   needs ADD where we would MOD (curl#6237, #3597, #14976, #16026).
+ *
+ * Ownership of the epoll fd: once adopted, lws owns it and closes it when the
+ * wsi closes (lib/core-net/close.c, __lws_close_free_wsi_final); we never
+ * close it after that. rest_free() kills the wsi synchronously. If adoption
+ * fails, lws 4.0/4.1 do NOT close a non-socket fd (only sockets, despite the
+ * header comment), so then we close it ourselves.
+ *
+ * Done callbacks run from the lws loop (an lws sul or the epoll fd's
+ * callback). A done callback may start new calls and cancel other calls;
+ * rest_cancel() on its own call is ignored (the call is freed as soon as the
+ * callback returns). It must not call rest_free().
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+
+#include <curl/curl.h>
+#include <libwebsockets.h>
+
+#include "log.h"
+#include "rest.h"
+
+#ifndef AGENT_VERSION
+#define AGENT_VERSION "dev"
+#endif
+
+#define REST_DEFAULT_TIMEOUT_MS 30000L
+#define REST_MAX_CONNECT_MS	10000L
+#define REST_EPOLL_BATCH	16
+
+struct rest_call {
+	struct rest_call *prev, *next;
+	struct rest *rest;
+	CURL *easy;
+	struct curl_slist *hdrs;
+	rest_done_fn done;
+	void *ud;
+	char *body;		/* NUL-terminated once anything arrived */
+	size_t len, cap;
+	int truncated;
+	int finishing;		/* its done callback is running */
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+struct rest {
+	struct lws_context *ctx;
+	CURLM *multi;
+	int epfd;		/* owned by lws once wsi is set */
+	struct lws *wsi;	/* the adopted epoll fd */
+	lws_sorted_usec_list_t sul_timer;	/* curl's timer */
+	lws_sorted_usec_list_t sul_kick;	/* deferred work after rest_start */
+	struct rest_call *calls;
+	size_t ncalls;
+};
+
+static int curl_ready;
+
+/*
+ * The vhost to adopt into when the context has no vhost named "default"
+ * (LWS_SERVER_OPTION_EXPLICIT_VHOSTS): the first one that initialised
+ * rest_protocol. lws has no public way to list a context's vhosts, and with
+ * explicit vhosts lws runs PROTOCOL_INIT only in the first lws_service(), so
+ * this fallback works only after that; otherwise name a vhost "default".
+ */
+static struct {
+	struct lws_context *ctx;
+	struct lws_vhost *vh;
+} first_vhost;
+
+/* ---- finishing calls ---------------------------------------------------- */
+
+static void call_unlink(struct rest_call *c)
+{
+	struct rest *r = c->rest;
+
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		r->calls = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+	r->ncalls--;
+}
+
+static void call_free(struct rest_call *c)
+{
+	if (!c)
+		return;
+	if (c->easy)
+		curl_easy_cleanup(c->easy);
+	curl_slist_free_all(c->hdrs);
+	free(c->body);
+	free(c);
+}
+
+static const char *str_or_empty(const char *s)
+{
+	return s ? s : "";
+}
+
+static void call_finish(struct rest_call *c, CURLcode res)
+{
+	struct rest_reply rep;
+	char *ct = NULL, *loc = NULL, *ip = NULL;
+	long status = 0;
+	double secs = 0;
+
+	curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(c->easy, CURLINFO_CONTENT_TYPE, &ct);
+	curl_easy_getinfo(c->easy, CURLINFO_REDIRECT_URL, &loc);
+	curl_easy_getinfo(c->easy, CURLINFO_PRIMARY_IP, &ip);
+	curl_easy_getinfo(c->easy, CURLINFO_TOTAL_TIME, &secs);
+
+	/* The strings above live in the easy handle until curl_easy_cleanup. */
+	curl_multi_remove_handle(c->rest->multi, c->easy);
+	call_unlink(c);
+
+	memset(&rep, 0, sizeof(rep));
+	rep.status = status;
+	rep.curl_code = (int)res;
+	if (res != CURLE_OK)
+		rep.error = c->errbuf[0] ? c->errbuf : curl_easy_strerror(res);
+	else
+		rep.error = "";
+	rep.body = c->body ? c->body : "";
+	rep.len = c->len;
+	rep.truncated = c->truncated;
+	rep.content_type = str_or_empty(ct);
+	rep.location = str_or_empty(loc);
+	rep.primary_ip = str_or_empty(ip);
+	rep.seconds = secs;
+
+	c->finishing = 1;
+	c->done(c->ud, &rep);
+	call_free(c);
+}
+
+/* Hand every finished transfer to its owner. */
+static void drain(struct rest *r)
+{
+	struct rest_call *c;
+	CURLMsg *m;
+	CURLcode res;
+	int left;
+
+	while ((m = curl_multi_info_read(r->multi, &left))) {
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		c = NULL;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&c);
+		res = m->data.result;	/* m dies with the handle */
+		if (c)
+			call_finish(c, res);
+	}
+}
+
+static void act(struct rest *r, curl_socket_t s, int flags)
+{
+	CURLMcode mc;
+	int running;
+
+	mc = curl_multi_socket_action(r->multi, s, flags, &running);
+	if (mc != CURLM_OK)
+		log_warn(NULL, "rest: curl_multi_socket_action: %s",
+			 curl_multi_strerror(mc));
+}
+
+/* ---- lws side: suls and the adopted epoll fd ---------------------------- */
+
+static void on_sul_timer(lws_sorted_usec_list_t *sul)
+{
+	struct rest *r = lws_container_of(sul, struct rest, sul_timer);
+
+	act(r, CURL_SOCKET_TIMEOUT, 0);
+	drain(r);
+}
+
+static void on_sul_kick(lws_sorted_usec_list_t *sul)
+{
+	struct rest *r = lws_container_of(sul, struct rest, sul_kick);
+
+	act(r, CURL_SOCKET_TIMEOUT, 0);
+	drain(r);
+}
+
+static void sul_set(struct rest *r, lws_sorted_usec_list_t *sul, sul_cb_t cb,
+		    lws_usec_t us)
+{
+	/* the cancel form is the one that works on both lws 4.0 and 4.1 */
+	lws_sul_schedule(r->ctx, 0, sul, cb, us);
+}
+
+static void on_epoll_ready(struct rest *r)
+{
+	struct epoll_event evs[REST_EPOLL_BATCH];
+	int i, n, flags;
+
+	do {
+		n = epoll_wait(r->epfd, evs, REST_EPOLL_BATCH, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			log_warn(NULL, "rest: epoll_wait: %s", strerror(errno));
+			break;
+		}
+		for (i = 0; i < n; i++) {
+			flags = 0;
+			/* HUP without IN: let curl read the EOF itself */
+			if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP))
+				flags |= CURL_CSELECT_IN;
+			if (evs[i].events & EPOLLOUT)
+				flags |= CURL_CSELECT_OUT;
+			if (evs[i].events & EPOLLERR)
+				flags |= CURL_CSELECT_ERR;
+			act(r, evs[i].data.fd, flags);
+		}
+	} while (n == REST_EPOLL_BATCH);
+	drain(r);
+}
+
+static int rest_lws_cb(struct lws *wsi, enum lws_callback_reasons reason,
+		       void *user, void *in, size_t len)
+{
+	struct rest *r;
+
+	(void)user;
+	(void)in;
+	(void)len;
+
+	switch (reason) {
+	case LWS_CALLBACK_PROTOCOL_INIT:
+		if (!first_vhost.vh || first_vhost.ctx != lws_get_context(wsi)) {
+			first_vhost.ctx = lws_get_context(wsi);
+			first_vhost.vh = lws_get_vhost(wsi);
+		}
+		break;
+	case LWS_CALLBACK_PROTOCOL_DESTROY:
+		if (first_vhost.vh == lws_get_vhost(wsi)) {
+			first_vhost.vh = NULL;
+			first_vhost.ctx = NULL;
+		}
+		break;
+	case LWS_CALLBACK_RAW_RX_FILE:
+		r = lws_get_opaque_user_data(wsi);
+		if (r)
+			on_epoll_ready(r);
+		break;
+	case LWS_CALLBACK_RAW_CLOSE_FILE:
+		/* lws closes the fd itself right after this callback */
+		r = lws_get_opaque_user_data(wsi);
+		if (r && r->wsi == wsi) {
+			r->wsi = NULL;
+			r->epfd = -1;
+		}
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+const struct lws_protocols rest_protocol = {
+	.name = "agent-rest",
+	.callback = rest_lws_cb,
+};
+
+/* ---- curl side: socket and timer callbacks (never call curl here) ------- */
+
+static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *userp,
+			  void *socketp)
+{
+	struct rest *r = userp;
+	struct epoll_event ev;
+
+	(void)easy;
+	(void)socketp;
+
+	if (r->epfd < 0)
+		return 0;
+
+	if (what == CURL_POLL_REMOVE) {
+		/* a socket curl already closed has left the set by itself */
+		if (epoll_ctl(r->epfd, EPOLL_CTL_DEL, s, NULL) &&
+		    errno != EBADF && errno != ENOENT)
+			log_warn(NULL, "rest: epoll_ctl DEL %d: %s", (int)s,
+				 strerror(errno));
+		return 0;
+	}
+
+	memset(&ev, 0, sizeof(ev));
+	if (what & CURL_POLL_IN)
+		ev.events |= EPOLLIN;
+	if (what & CURL_POLL_OUT)
+		ev.events |= EPOLLOUT;
+	ev.data.fd = s;
+
+	/* MOD first: a recycled fd number may have silently left the set */
+	if (epoll_ctl(r->epfd, EPOLL_CTL_MOD, s, &ev) == 0)
+		return 0;
+	if (errno == ENOENT && epoll_ctl(r->epfd, EPOLL_CTL_ADD, s, &ev) == 0)
+		return 0;
+	/* the transfer stalls and runs into its timeout */
+	log_warn(NULL, "rest: epoll_ctl %d: %s", (int)s, strerror(errno));
+	return 0;
+}
+
+static int on_curl_timer(CURLM *multi, long ms, void *userp)
+{
+	struct rest *r = userp;
+
+	(void)multi;
+	if (ms < 0)
+		sul_set(r, &r->sul_timer, on_sul_timer, LWS_SET_TIMER_USEC_CANCEL);
+	else
+		sul_set(r, &r->sul_timer, on_sul_timer, (lws_usec_t)ms * 1000);
+	return 0;
+}
+
+/* Keep up to REST_MAX_BODY bytes; swallow the rest so the transfer completes. */
+static size_t on_curl_write(char *p, size_t size, size_t nmemb, void *ud)
+{
+	struct rest_call *c = ud;
+	size_t n = size * nmemb, take, want;
+	char *nb;
+
+	if (c->truncated || !n)
+		return n;
+	take = REST_MAX_BODY - c->len;
+	if (n > take)
+		c->truncated = 1;
+	else
+		take = n;
+	if (c->len + take + 1 > c->cap) {
+		want = c->cap ? c->cap * 2 : 16384;
+		if (want < c->len + take + 1)
+			want = c->len + take + 1;
+		if (want > REST_MAX_BODY + 1)
+			want = REST_MAX_BODY + 1;
+		nb = realloc(c->body, want);
+		if (!nb) {
+			log_warn(NULL, "rest: out of memory for a %zu byte body",
+				 c->len + take);
+			return 0;	/* CURLE_WRITE_ERROR */
+		}
+		c->body = nb;
+		c->cap = want;
+	}
+	memcpy(c->body + c->len, p, take);
+	c->len += take;
+	c->body[c->len] = '\0';
+	return n;
+}
+
+/* ---- public API --------------------------------------------------------- */
+
+struct rest *rest_new(struct lws_context *ctx)
+{
+	lws_adopt_desc_t ad;
+	struct lws_vhost *vh;
+	struct rest *r;
+
+	/*
+	 * main may have called curl_global_init() earlier (it should, after
+	 * blocking signals: the threaded resolver starts threads).
+	 */
+	if (!curl_ready) {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+			log_error(NULL, "rest: curl_global_init failed");
+			return NULL;
+		}
+		curl_ready = 1;
+	}
+
+	vh = lws_get_vhost_by_name(ctx, "default");
+	if (!vh && first_vhost.ctx == ctx)
+		vh = first_vhost.vh;
+	if (!vh) {
+		log_error(NULL, "rest: no lws vhost named \"default\" with the "
+			  "%s protocol", rest_protocol.name);
+		return NULL;
+	}
+
+	r = calloc(1, sizeof(*r));
+	if (!r) {
+		log_error(NULL, "rest: out of memory");
+		return NULL;
+	}
+	r->ctx = ctx;
+	r->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (r->epfd < 0) {
+		log_error(NULL, "rest: epoll_create1: %s", strerror(errno));
+		goto fail;
+	}
+
+	r->multi = curl_multi_init();
+	if (!r->multi) {
+		log_error(NULL, "rest: curl_multi_init failed");
+		goto fail;
+	}
+	curl_multi_setopt(r->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+	curl_multi_setopt(r->multi, CURLMOPT_SOCKETDATA, r);
+	curl_multi_setopt(r->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+	curl_multi_setopt(r->multi, CURLMOPT_TIMERDATA, r);
+
+	memset(&ad, 0, sizeof(ad));
+	ad.vh = vh;
+	ad.type = LWS_ADOPT_RAW_FILE_DESC;
+	ad.fd.filefd = r->epfd;
+	ad.vh_prot_name = rest_protocol.name;
+	ad.opaque = r;
+	r->wsi = lws_adopt_descriptor_vhost_via_info(&ad);
+	if (!r->wsi) {
+		/* lws logged why; it does not close non-socket fds on failure */
+		log_error(NULL, "rest: cannot adopt the epoll fd into lws");
+		goto fail;
+	}
+	return r;
+
+fail:
+	if (r->multi)
+		curl_multi_cleanup(r->multi);
+	if (r->epfd >= 0)
+		close(r->epfd);
+	free(r);
+	return NULL;
+}
+
+static int has_header(const struct header_list *h, const char *name)
+{
+	size_t i, n = strlen(name);
+
+	for (i = 0; h && i < h->n; i++)
+		if (!strncasecmp(h->v[i], name, n) && h->v[i][n] == ':')
+			return 1;
+	return 0;
+}
+
+static int add_header(struct rest_call *c, const char *line)
+{
+	struct curl_slist *l = curl_slist_append(c->hdrs, line);
+
+	if (!l)
+		return -1;
+	c->hdrs = l;
+	return 0;
+}
+
+/* Headers: ours first, then the configured extra lines (which may override). */
+static int build_headers(struct rest_call *c, const struct rest_request *req,
+			 int send_body)
+{
+	const char *ct;
+	char *line = NULL;
+	size_t i;
+	int rc = -1;
+
+	if (req->token && req->token[0]) {
+		if (asprintf(&line, "Authorization: token %s", req->token) < 0) {
+			line = NULL;
+			goto out;
+		}
+		if (add_header(c, line))
+			goto out;
+	}
+	if (send_body && !has_header(req->headers, "Content-Type")) {
+		free(line);
+		ct = req->content_type ? req->content_type : "application/json";
+		if (asprintf(&line, "Content-Type: %s", ct) < 0) {
+			line = NULL;
+			goto out;
+		}
+		if (add_header(c, line))
+			goto out;
+	}
+	if (!has_header(req->headers, "Accept") &&
+	    add_header(c, "Accept: application/json"))
+		goto out;
+	for (i = 0; req->headers && i < req->headers->n; i++)
+		if (add_header(c, req->headers->v[i]))
+			goto out;
+	rc = 0;
+out:
+	if (line) {
+		/* it may hold the token */
+		explicit_bzero(line, strlen(line));
+		free(line);
+	}
+	return rc;
+}
+
+static int setup_easy(struct rest_call *c, const struct rest_request *req)
+{
+	const char *method = req->method ? req->method : "GET";
+	long timeout = req->timeout_ms > 0 ? req->timeout_ms : REST_DEFAULT_TIMEOUT_MS;
+	long connect = timeout < REST_MAX_CONNECT_MS ? timeout : REST_MAX_CONNECT_MS;
+	int is_get = !strcmp(method, "GET"), is_post = !strcmp(method, "POST");
+	int is_head = !strcmp(method, "HEAD");
+	int send_body = is_post || (req->body && !is_get && !is_head);
+	CURL *e = c->easy;
+	CURLcode rc = CURLE_OK;
+
+#define SET(opt, val) do { if (rc == CURLE_OK) rc = curl_easy_setopt(e, opt, val); } while (0)
+	SET(CURLOPT_URL, req->url);
+	SET(CURLOPT_NOSIGNAL, 1L);
+	SET(CURLOPT_TIMEOUT_MS, timeout);
+	SET(CURLOPT_CONNECTTIMEOUT_MS, connect);
+	SET(CURLOPT_PRIVATE, (void *)c);
+	SET(CURLOPT_FOLLOWLOCATION, 0L);
+	SET(CURLOPT_WRITEFUNCTION, on_curl_write);
+	SET(CURLOPT_WRITEDATA, (void *)c);
+	SET(CURLOPT_ERRORBUFFER, c->errbuf);
+	SET(CURLOPT_USERAGENT, "jupyter-keepalive-agent/" AGENT_VERSION);
+#if LIBCURL_VERSION_NUM >= 0x075500	/* 7.85: CURLOPT_PROTOCOLS deprecated */
+	SET(CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+	SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+	if (req->ca_file)
+		SET(CURLOPT_CAINFO, req->ca_file);
+	if (req->insecure) {
+		SET(CURLOPT_SSL_VERIFYPEER, 0L);
+		SET(CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+	if (send_body) {
+		const char *b = req->body ? req->body : "";
+
+		/* the size must be set before COPYPOSTFIELDS copies */
+		SET(CURLOPT_POSTFIELDSIZE, (long)strlen(b));
+		SET(CURLOPT_COPYPOSTFIELDS, b);
+	}
+	if (is_head)
+		SET(CURLOPT_NOBODY, 1L);
+	else if (!is_get && !is_post)
+		SET(CURLOPT_CUSTOMREQUEST, method);
+#undef SET
+	if (rc != CURLE_OK) {
+		log_warn(NULL, "rest: curl_easy_setopt: %s", curl_easy_strerror(rc));
+		return -1;
+	}
+	if (build_headers(c, req, send_body)) {
+		log_warn(NULL, "rest: out of memory for request headers");
+		return -1;
+	}
+	if (c->hdrs && curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->hdrs) != CURLE_OK)
+		return -1;
+	return 0;
+}
+
+struct rest_call *rest_start(struct rest *r, const struct rest_request *req,
+			     rest_done_fn done, void *ud)
+{
+	struct rest_call *c;
+	CURLMcode mc;
+
+	if (!r || !req || !req->url || !done) {
+		log_warn(NULL, "rest: bad request");
+		return NULL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		log_warn(NULL, "rest: out of memory");
+		return NULL;
+	}
+	c->rest = r;
+	c->done = done;
+	c->ud = ud;
+	c->easy = curl_easy_init();
+	if (!c->easy) {
+		log_warn(NULL, "rest: curl_easy_init failed");
+		goto fail;
+	}
+	if (setup_easy(c, req))
+		goto fail;
+
+	mc = curl_multi_add_handle(r->multi, c->easy);
+	if (mc != CURLM_OK) {
+		log_warn(NULL, "rest: curl_multi_add_handle: %s",
+			 curl_multi_strerror(mc));
+		goto fail;
+	}
+	c->next = r->calls;
+	if (r->calls)
+		r->calls->prev = c;
+	r->calls = c;
+	r->ncalls++;
+
+	log_debug(NULL, "rest: %s %s", req->method ? req->method : "GET",
+		  req->url);
+
+	/* never complete inside rest_start: let the loop drive curl */
+	sul_set(r, &r->sul_kick, on_sul_kick, 0);
+	return c;
+
+fail:
+	call_free(c);
+	return NULL;
+}
+
+void rest_cancel(struct rest *r, struct rest_call *c)
+{
+	if (!r || !c || c->finishing)
+		return;
+	call_unlink(c);
+	curl_multi_remove_handle(r->multi, c->easy);
+	call_free(c);
+}
+
+size_t rest_pending(const struct rest *r)
+{
+	return r ? r->ncalls : 0;
+}
+
+void rest_free(struct rest *r)
+{
+	if (!r)
+		return;
+	while (r->calls)
+		rest_cancel(r, r->calls);
+
+	/*
+	 * curl_multi_cleanup() still calls the socket callback (DEL) and the
+	 * timer callback (cancel) while closing cached connections, so the
+	 * epoll fd and the suls must outlive it (curl#14860).
+	 */
+	curl_multi_cleanup(r->multi);
+	r->multi = NULL;
+	sul_set(r, &r->sul_timer, on_sul_timer, LWS_SET_TIMER_USEC_CANCEL);
+	sul_set(r, &r->sul_kick, on_sul_kick, LWS_SET_TIMER_USEC_CANCEL);
+
+	/* lws closes the epoll fd; RAW_CLOSE_FILE clears r->wsi and r->epfd */
+	if (r->wsi)
+		lws_set_timeout(r->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
+	if (r->wsi) {
+		/* should not happen: make sure the callback cannot find r */
+		lws_set_opaque_user_data(r->wsi, NULL);
+	}
+	free(r);
+}
+
+int rest_reply_is_json(const struct rest_reply *rep)
+{
+	const char *p;
+
+	if (!rep)
+		return 0;
+	if (rep->content_type && strcasestr(rep->content_type, "json"))
+		return 1;
+	for (p = rep->body; p && *p; p++)
+		if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n')
+			return *p == '{' || *p == '[';
+	return 0;
+}
