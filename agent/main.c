@@ -335,6 +335,32 @@ static void register_secrets(const struct agent_config *cfg)
 		log_add_secret(header_value(cfg->notify_headers.v[i]));
 }
 
+static int is_loopback_url(const char *url)
+{
+	const char *h = strstr(url, "://");
+
+	h = h ? h + 3 : url;
+	return !strncmp(h, "127.", 4) || !strncmp(h, "localhost", 9) || !strncmp(h, "[::1]", 5);
+}
+
+/* Said once at start, loudly: settings that weaken what protects the token. */
+static void warn_insecure(const struct agent_config *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->ntargets; i++) {
+		const struct target_config *tc = &cfg->targets[i];
+		const char *url = tc->kind == TARGET_JUPYTER ? tc->url : tc->ping_url;
+
+		if (tc->insecure)
+			log_warn(tc->name, "insecure_skip_verify = true: the server's certificate is NOT "
+				 "checked; anyone on the path can read the token. Prefer ca_file =");
+		if (tc->token && *tc->token && !strncmp(url, "http://", 7) && !is_loopback_url(url))
+			log_warn(tc->name, "the token is sent over plain http to a host that is not "
+				 "loopback; anyone on the path can read it. Use https://");
+	}
+}
+
 /* No target given: find the server and kernel we were started from. */
 static int discover_target(struct agent *a, struct discovered *d, struct config_errors *errs)
 {
@@ -463,8 +489,9 @@ static void on_target_ended(void *ud, struct target *t, int code, const char *wh
 		a->exit_code = code;
 	if (a->nlive > 0)
 		a->nlive--;
-	/* A rejected token is a configuration problem: stop everything, say it once. */
-	if (code == EXIT_AUTH) {
+	/* A rejected token is a configuration problem: stop everything, say it
+	 * once. A ping target that gives up on 4xx stops only itself. */
+	if (code == EXIT_AUTH && target_config(t)->kind == TARGET_JUPYTER) {
 		char msg[512];
 
 		snprintf(msg, sizeof(msg), "target '%s': %s", target_name(t), why);
@@ -702,9 +729,9 @@ static void run_loop(struct agent *a)
 	while (!a->stopping)
 		if (lws_service(a->env.ctx, 0) < 0)
 			break;
-	/* Let the close frames go out: at most a second. */
+	/* Let the close frames and last notifications go out: at most a second. */
 	lws_sul_schedule(a->env.ctx, 0, &a->sul_shutdown, shutdown_deadline_cb, 1000 * 1000);
-	while (kws_live_count() > 0 && !a->shutdown_deadline)
+	while ((kws_live_count() > 0 || notify_pending(a->notify) > 0) && !a->shutdown_deadline)
 		if (lws_service(a->env.ctx, 0) < 0)
 			break;
 }
@@ -767,6 +794,13 @@ int main(int argc, char **argv)
 	config_init(&a.cfg);
 	if (a.opt.config_path)
 		config_load(a.opt.config_path, &a.cfg, &errs);
+	if (a.opt.url && strstr(a.opt.url, "token=")) {
+		/* argv is readable by every user of the machine. */
+		fprintf(stderr, "agent: --url must not carry a token (every user can read the command "
+			"line); put it in JUPYTER_TOKEN or in token_file = of a config file\n");
+		rc = EXIT_CONFIG;
+		goto out;
+	}
 	if (a.opt.url)
 		config_add_cli_target(&a.cfg, a.opt.url, a.opt.kernel, &errs);
 	if (errs.n) {
@@ -788,6 +822,7 @@ int main(int argc, char **argv)
 	}
 	print_errors(&errs);	/* warnings */
 	register_secrets(&a.cfg);
+	warn_insecure(&a.cfg);
 
 	/* 2. Detach when launched from a notebook cell, where a plain child would
 	 * block the cell, get the kernel's SIGINT, and die with the kernel. */

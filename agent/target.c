@@ -459,6 +459,15 @@ static void kws_closed(void *ud, int http_status, const char *reason)
 		kept_missing(k, "HTTP 404");
 		return;
 	}
+	/* JupyterHub redirects /user/NAME/… to /hub/user/NAME/… when the user's
+	 * server has stopped: the kernel went away with it. */
+	if (http_status >= 300 && http_status < 400) {
+		char redirected[64];
+
+		snprintf(redirected, sizeof(redirected), "redirected (HTTP %d): server stopped?", http_status);
+		kept_missing(k, redirected);
+		return;
+	}
 	if (http_status)
 		snprintf(why, sizeof(why), "WebSocket refused (HTTP %d)", http_status);
 	else
