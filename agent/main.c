@@ -825,11 +825,13 @@ int main(int argc, char **argv)
 	warn_insecure(&a.cfg);
 
 	/* 2. Detach when launched from a notebook cell, where a plain child would
-	 * block the cell, get the kernel's SIGINT, and die with the kernel. */
+	 * block the cell, get the kernel's SIGINT, and die with the kernel. A
+	 * kernel ancestor is the signal; stdout is no guide, since ipykernel runs
+	 * !cmd on a pty. A terminal in JupyterLab runs under the server, not a
+	 * kernel, so the agent stays attached there. */
 	discover_env_default(&de);
 	if (!a.opt.once)
-		detach = a.opt.detach || (!a.opt.foreground && !isatty(STDOUT_FILENO) &&
-					  discover_in_kernel(&de));
+		detach = a.opt.detach || (!a.opt.foreground && discover_in_kernel(&de));
 	if (!a.opt.once && daemon_state_dir(a.state_dir, sizeof(a.state_dir)) == 0)
 		a.write_state = 1;
 	if (a.write_state && disc.kernel_id) {
