@@ -3,7 +3,7 @@
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
-PKGS     = libwebsockets libcurl inih jansson
+PKGS     = libwebsockets libcurl inih jansson openssl
 PYTHON   = /usr/bin/python3
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
@@ -101,6 +101,10 @@ fuzz: ensure-deps
 demo: ensure-deps
 	$(MAKE) all
 	$(PYTHON) tests/demo.py $(CURDIR)/$(B)/agent
+
+bench: ensure-deps
+	$(MAKE) all
+	$(PYTHON) bench/run.py $(CURDIR)/$(B)/agent
 
 install: $(B)/agent
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \

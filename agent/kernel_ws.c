@@ -11,13 +11,16 @@
  * protocols[0] of the vhost, which may be someone else's, so it checks the
  * wsi's protocol first.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,7 +32,7 @@
 #define KWS_REASON_MAX	120	/* longest reason text handed to closed() */
 #define KWS_TOKEN_MAX	2048	/* the handshake header buffer is ~3.8 KB */
 #define KWS_CLOSE_GRACE	5	/* seconds for the close handshake before a hard close */
-#define KWS_CA_VHOSTS	8	/* distinct CA files per process */
+#define KWS_VHOSTS	16	/* distinct (CA file, proxy) pairs per process */
 #define KWS_POLICIES	16	/* distinct ping intervals per process */
 #define LOGT		"ws"
 
@@ -47,6 +50,9 @@ struct kws {
 	char *auth;			/* "token <t>": never logged */
 	size_t auth_len;
 	char label[96];			/* for debug logs */
+	char hostname[64];		/* for TLS error messages */
+	char proxy[80];			/* "host:port" when proxied (no credentials), else "" */
+	unsigned tls:1;
 
 	unsigned established:1;
 	unsigned closing:1;		/* kws_close() was called */
@@ -290,61 +296,321 @@ static const lws_retry_bo_t *policy_for(int ping)
 	return &policies[best];
 }
 
+/* ---- proxies ------------------------------------------------------------ */
+
 /*
- * One client vhost per CA file, named after it. lws keeps the vhost name
- * pointer (not a copy), so the names live in static storage; the same slot
- * serves later contexts too.
+ * libwebsockets reads only a lowercase http_proxy, and only when a vhost is
+ * created; it has no no_proxy (lws #2276) and speaks only plain-http proxies
+ * through CONNECT (#3323). So the choice is made here, per URL, the way curl
+ * makes it for the REST calls (lib/url.c): <scheme>_proxy, then all_proxy,
+ * lowercase before uppercase (curl reads only lowercase http_proxy; we take
+ * HTTP_PROXY too and rest.c does the same), unless no_proxy matches the host.
  */
-static char ca_names[KWS_CA_VHOSTS][320];
-static struct lws_protocols ca_protocols[2];
+struct proxy {
+	char host[256];		/* name or IP; IPv6 without brackets */
+	int port;
+	char auth[128];		/* "user:password", percent-decoded, or "" */
+	char lws_address[400];	/* what lws_set_proxy() parses: [auth@]host or [auth@][v6] */
+};
 
-static struct lws_vhost *ca_vhost(struct lws_context *ctx, const char *ca_file,
-				  char *err, size_t errlen)
+static const char *env_nonempty(const char *name)
 {
-	char name[sizeof ca_names[0]];
-	struct lws_context_creation_info info;
-	struct lws_vhost *vh;
-	const char *slot = NULL;
+	const char *v = getenv(name);
 
-	if ((size_t)snprintf(name, sizeof name, "kws-ca:%s", ca_file) >= sizeof name) {
-		set_err(err, errlen, "CA file path too long");
+	return v && *v ? v : NULL;
+}
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = tolower(c);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Percent-decode n bytes of s into out; -1 when it does not fit or decodes to a NUL. */
+static int pct_decode(const char *s, size_t n, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		int c = (unsigned char)s[i];
+
+		if (c == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+			c = hexval(s[i + 1]) * 16 + hexval(s[i + 2]);
+			i += 2;
+		}
+		if (!c || o + 1 >= outlen)
+			return -1;
+		out[o++] = (char)c;
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+/*
+ * Parse a proxy URL: [http://][user[:password]@]host[:port][/]. No scheme
+ * means http, as for curl; so does curl's default port, 1080.
+ */
+static int parse_proxy(const char *url, struct proxy *px, char *err, size_t errlen)
+{
+	const char *p = url, *end, *at, *host, *host_end, *port_s = NULL;
+	const char *scheme_end = strstr(url, "://");
+	size_t n;
+	int v6 = 0;
+
+	memset(px, 0, sizeof *px);
+	if (scheme_end) {
+		n = (size_t)(scheme_end - url);
+		if (n != 4 || strncasecmp(url, "http", 4)) {
+			set_err(err, errlen, "%.*s:// proxies are not supported for the kernel WebSocket "
+				"(only http://)", (int)(n < 16 ? n : 16), url);
+			return -1;
+		}
+		p = scheme_end + 3;
+	}
+	end = p + strcspn(p, "/?#");
+	at = NULL;
+	for (const char *c = p; c < end; c++)
+		if (*c == '@')
+			at = c;
+	if (at) {
+		if (pct_decode(p, (size_t)(at - p), px->auth, sizeof px->auth)) {
+			set_err(err, errlen, "proxy user name or password too long");
+			return -1;
+		}
+		p = at + 1;
+	}
+	if (*p == '[') {
+		host = p + 1;
+		host_end = memchr(host, ']', (size_t)(end - host));
+		if (!host_end) {
+			set_err(err, errlen, "bad proxy address (unterminated [IPv6])");
+			return -1;
+		}
+		v6 = 1;
+		if (host_end + 1 < end && host_end[1] == ':')
+			port_s = host_end + 2;
+	} else {
+		host = p;
+		host_end = memchr(p, ':', (size_t)(end - p));
+		if (host_end)
+			port_s = host_end + 1;
+		else
+			host_end = end;
+	}
+	n = (size_t)(host_end - host);
+	if (n == 0 || n >= sizeof px->host) {
+		set_err(err, errlen, "bad proxy address (no host name)");
+		return -1;
+	}
+	memcpy(px->host, host, n);
+	px->port = 1080;
+	if (port_s && port_s < end) {
+		px->port = parse_port(port_s, (size_t)(end - port_s));
+		if (px->port < 0) {
+			set_err(err, errlen, "bad port in the proxy address");
+			return -1;
+		}
+	}
+	/* lws base64-encodes "user:password" itself and parses [v6] brackets. */
+	if ((size_t)snprintf(px->lws_address, sizeof px->lws_address, v6 ? "%s%s[%s]" : "%s%s%s",
+			     px->auth, px->auth[0] ? "@" : "", px->host) >= sizeof px->lws_address) {
+		set_err(err, errlen, "proxy address too long");
+		return -1;
+	}
+	return 0;
+}
+
+/* Does addr (an IP literal) fall in the CIDR block "net/bits"? */
+static int cidr_match(const char *addr, const char *net, size_t netlen)
+{
+	unsigned char a[16], b[16];
+	char nb[64];
+	const char *slash = memchr(net, '/', netlen);
+	int fam, bits, len;
+	char *endp;
+
+	if (!slash || (size_t)(slash - net) >= sizeof nb)
+		return 0;
+	memcpy(nb, net, (size_t)(slash - net));
+	nb[slash - net] = '\0';
+	fam = strchr(nb, ':') ? AF_INET6 : AF_INET;
+	len = fam == AF_INET6 ? 16 : 4;
+	if (inet_pton(fam, nb, b) != 1 || inet_pton(fam, addr, a) != 1)
+		return 0;
+	bits = (int)strtol(slash + 1, &endp, 10);
+	if (endp != net + netlen || bits < 0 || bits > len * 8)
+		return 0;
+	for (int i = 0; i < len && bits > 0; i++, bits -= 8) {
+		unsigned char mask = bits >= 8 ? 0xff : (unsigned char)(0xff << (8 - bits));
+
+		if ((a[i] & mask) != (b[i] & mask))
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * curl's no_proxy rules (lib/noproxy.c): entries separated by commas or
+ * spaces; "*" alone matches everything; an IP address matches exactly or
+ * by CIDR block; a name matches itself and its subdomains, with or without
+ * a leading dot. Case-insensitive; ports are not part of it.
+ */
+static int no_proxy_match(const char *list, const char *host)
+{
+	unsigned char ip[16];
+	size_t hlen = strlen(host);
+	int host_is_ip = inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1;
+
+	while (hlen && host[hlen - 1] == '.')
+		hlen--;
+	for (const char *p = list; *p; ) {
+		size_t n;
+		const char *e;
+
+		p += strspn(p, ", \t");
+		n = strcspn(p, ", \t");
+		e = p;
+		p += n;
+		if (!n)
+			continue;
+		if (n == 1 && *e == '*')
+			return 1;
+		if (*e == '[' && n >= 2 && e[n - 1] == ']') {
+			e++;
+			n -= 2;
+		}
+		if (host_is_ip) {
+			if (memchr(e, '/', n)) {
+				if (cidr_match(host, e, n))
+					return 1;
+			} else if (n == hlen && !strncasecmp(e, host, n)) {
+				return 1;
+			}
+			continue;
+		}
+		if (*e == '.') {
+			e++;
+			n--;
+		}
+		while (n && e[n - 1] == '.')
+			n--;
+		if (!n || n > hlen)
+			continue;
+		if (!strncasecmp(host + hlen - n, e, n) && (n == hlen || host[hlen - n - 1] == '.'))
+			return 1;
+	}
+	return 0;
+}
+
+/* 1 and *px filled: go through that proxy; 0: direct; -1: unusable proxy setting (err). */
+static int proxy_for(const struct ws_url *u, struct proxy *px, char *err, size_t errlen)
+{
+	const char *url = NULL, *no;
+
+	if (u->tls)
+		url = env_nonempty("https_proxy") ? env_nonempty("https_proxy") : env_nonempty("HTTPS_PROXY");
+	else
+		url = env_nonempty("http_proxy") ? env_nonempty("http_proxy") : env_nonempty("HTTP_PROXY");
+	if (!url)
+		url = env_nonempty("all_proxy") ? env_nonempty("all_proxy") : env_nonempty("ALL_PROXY");
+	if (!url)
+		return 0;
+	no = env_nonempty("no_proxy") ? env_nonempty("no_proxy") : env_nonempty("NO_PROXY");
+	if (no && no_proxy_match(no, u->address))
+		return 0;
+	return parse_proxy(url, px, err, errlen) ? -1 : 1;
+}
+
+/* ---- vhosts ------------------------------------------------------------- */
+
+/*
+ * Every connection goes through a vhost of ours, one per (CA file, proxy)
+ * pair, never the context's default vhost: lws gave that one whatever
+ * http_proxy said when the context was made, no_proxy or not. lws keeps
+ * the vhost name pointer (not a copy), so names live in static storage;
+ * a slot serves later contexts too. Credentials stay out of the names,
+ * which lws may log.
+ */
+struct vhost_slot {
+	char name[16];		/* "kws-N" */
+	char ca_file[PATH_MAX];	/* "" = the system's CAs */
+	char proxy[sizeof ((struct proxy *)0)->lws_address + 8];	/* "" = direct */
+	int proxy_port;
+};
+
+static struct vhost_slot slots[KWS_VHOSTS];
+static struct lws_protocols vh_protocols[2];
+
+static struct lws_vhost *get_vhost(struct lws_context *ctx, const char *ca_file,
+				   const struct proxy *px, char *err, size_t errlen)
+{
+	struct lws_context_creation_info info;
+	struct vhost_slot *s = NULL;
+	struct lws_vhost *vh;
+	const char *proxy = px ? px->lws_address : "";
+	int port = px ? px->port : 0;
+
+	if (!ca_file)
+		ca_file = "";
+	if (strlen(ca_file) >= sizeof s->ca_file || strlen(proxy) >= sizeof s->proxy) {
+		set_err(err, errlen, "CA file path or proxy address too long");
 		return NULL;
 	}
-	vh = lws_get_vhost_by_name(ctx, name);
+	for (int i = 0; i < KWS_VHOSTS && !s; i++) {
+		if (!slots[i].name[0]) {
+			s = &slots[i];
+			snprintf(s->name, sizeof s->name, "kws-%d", i);
+			memcpy(s->ca_file, ca_file, strlen(ca_file) + 1);
+			memcpy(s->proxy, proxy, strlen(proxy) + 1);
+			s->proxy_port = port;
+		} else if (!strcmp(slots[i].ca_file, ca_file) && !strcmp(slots[i].proxy, proxy) &&
+			   slots[i].proxy_port == port) {
+			s = &slots[i];
+		}
+	}
+	if (!s) {
+		set_err(err, errlen, "too many different CA files and proxies");
+		return NULL;
+	}
+	vh = lws_get_vhost_by_name(ctx, s->name);
 	if (vh)
 		return vh;
 
 	/* lws only logs an unreadable CA file and goes on without it. */
-	if (access(ca_file, R_OK) != 0) {
+	if (*ca_file && access(ca_file, R_OK) != 0) {
 		set_err(err, errlen, "cannot read CA file %s", ca_file);
 		return NULL;
 	}
-	for (int i = 0; i < KWS_CA_VHOSTS && !slot; i++) {
-		if (!strcmp(ca_names[i], name)) {
-			slot = ca_names[i];
-		} else if (!ca_names[i][0]) {
-			memcpy(ca_names[i], name, strlen(name) + 1);
-			slot = ca_names[i];
-		}
-	}
-	if (!slot) {
-		set_err(err, errlen, "too many different CA files");
-		return NULL;
-	}
 
-	ca_protocols[0] = kws_protocol;
-	memset(&ca_protocols[1], 0, sizeof ca_protocols[1]);
+	vh_protocols[0] = kws_protocol;
+	memset(&vh_protocols[1], 0, sizeof vh_protocols[1]);
 
 	memset(&info, 0, sizeof info);
 	info.port = CONTEXT_PORT_NO_LISTEN;
-	info.vhost_name = slot;
-	info.protocols = ca_protocols;
+	info.vhost_name = s->name;
+	info.protocols = vh_protocols;
 	/* Without DO_SSL_GLOBAL_INIT a vhost gets no client SSL_CTX (lib/tls/tls-client.c). */
 	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-	info.client_ssl_ca_filepath = ca_file;
+	if (*ca_file)
+		info.client_ssl_ca_filepath = ca_file;
+	/*
+	 * A non-NULL http_proxy_address stops lws from reading http_proxy.
+	 * For a direct vhost, ":0" parses to port 0, which lws treats as "no
+	 * proxy" (lws_set_proxy() in lib/core-net/client.c, 4.0 and 4.1).
+	 */
+	if (*s->proxy) {
+		info.http_proxy_address = s->proxy;
+		info.http_proxy_port = (unsigned int)s->proxy_port;
+	} else {
+		info.http_proxy_address = ":0";
+	}
 	vh = lws_create_vhost(ctx, &info);
-	if (!vh)
+	if (!vh && *ca_file)
 		set_err(err, errlen, "cannot set up TLS with CA file %s", ca_file);
+	else if (!vh)
+		set_err(err, errlen, "cannot set up a libwebsockets client vhost");
 	return vh;
 }
 
@@ -395,10 +661,11 @@ struct kws *kws_open(struct lws_context *ctx, const struct kws_params *p,
 {
 	struct lws_client_connect_info i;
 	struct lws_vhost *vh = NULL;
+	struct proxy px;
 	struct ws_url u;
 	struct kws *k;
 	struct lws *wsi;
-	int ping;
+	int ping, proxied;
 
 	if (!ctx || !p || !p->url) {
 		set_err(err, errlen, "no URL");
@@ -410,11 +677,12 @@ struct kws *kws_open(struct lws_context *ctx, const struct kws_params *p,
 		set_err(err, errlen, "token is too long or contains a line break");
 		return NULL;
 	}
-	if (p->ca_file && *p->ca_file && u.tls) {
-		vh = ca_vhost(ctx, p->ca_file, err, errlen);
-		if (!vh)
-			return NULL;
-	}
+	proxied = proxy_for(&u, &px, err, errlen);
+	if (proxied < 0)
+		return NULL;
+	vh = get_vhost(ctx, u.tls ? p->ca_file : NULL, proxied ? &px : NULL, err, errlen);
+	if (!vh)
+		return NULL;
 
 	k = calloc(1, sizeof *k);
 	if (!k) {
@@ -437,6 +705,11 @@ struct kws *kws_open(struct lws_context *ctx, const struct kws_params *p,
 		snprintf(k->auth, k->auth_len + 1, "token %s", p->token);
 	}
 	make_label(k->label, sizeof k->label, &u);
+	snprintf(k->hostname, sizeof k->hostname, "%s", u.address);
+	k->tls = u.tls;
+	if (proxied)
+		snprintf(k->proxy, sizeof k->proxy, strchr(px.host, ':') ? "[%.60s]:%d" : "%.60s:%d",
+			 px.host, px.port);
 
 	ping = p->ping_secs > 0 ? p->ping_secs : 30;
 	if (ping > 32767)
@@ -485,14 +758,21 @@ struct kws *kws_open(struct lws_context *ctx, const struct kws_params *p,
 		/* k->wsi may point to a freed wsi here (lws sets *pwsi early): don't touch it. */
 		k->wsi = NULL;
 		kws_free(k);
-		set_err(err, errlen, "cannot connect to %s (name resolution or connect failed)",
-			u.host);
+		if (proxied)
+			set_err(err, errlen, "cannot connect to the proxy %s:%d (name resolution or "
+				"connect failed)", px.host, px.port);
+		else
+			set_err(err, errlen, "cannot connect to %s (name resolution or connect failed)",
+				u.host);
 		return NULL;
 	}
 	k->wsi = wsi;
 	lws_sul_schedule(ctx, 0, &k->sul_connect, connect_timer,
 			 (lws_usec_t)k->connect_timeout_secs * LWS_US_PER_SEC);
-	log_debug(LOGT, "%s: connecting", k->label);
+	if (proxied)
+		log_debug(LOGT, "%s: connecting through the proxy %s:%d", k->label, px.host, px.port);
+	else
+		log_debug(LOGT, "%s: connecting", k->label);
 	return k;
 }
 
@@ -703,11 +983,45 @@ static void on_closed(struct kws *k, struct lws *wsi)
 		closed(ud, 0, reason);
 }
 
+/*
+ * When the certificate check is what failed, say why in OpenSSL's words
+ * ("self-signed certificate", "hostname mismatch"), as curl does for the
+ * REST calls; lws's own text is an opaque "error:00000001:lib(0)". The SSL
+ * object still exists during CONNECTION_ERROR (it is freed when the wsi is).
+ */
+static int tls_verify_reason(const struct kws *k, struct lws *wsi, char *out, size_t outlen)
+{
+#if defined(LWS_WITH_TLS) && !defined(LWS_WITH_MBEDTLS) && !defined(USE_WOLFSSL)
+	SSL *ssl;
+	long v;
+
+	if (!k->tls || !(ssl = lws_get_ssl(wsi)))
+		return 0;
+	v = SSL_get_verify_result(ssl);
+	if (v == X509_V_OK)
+		return 0;
+	if (v == X509_V_ERR_HOSTNAME_MISMATCH || v == X509_V_ERR_IP_ADDRESS_MISMATCH)
+		snprintf(out, outlen, "TLS certificate problem: the certificate is not for %s",
+			 k->hostname);
+	else
+		snprintf(out, outlen, "TLS certificate problem: %s%s", X509_verify_cert_error_string(v),
+			 v == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT ||
+			 v == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN ||
+			 v == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
+			 v == X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE ?
+			 " (to trust it, name its CA in ca_file =)" : "");
+	return 1;
+#else
+	(void)k; (void)wsi; (void)out; (void)outlen;
+	return 0;
+#endif
+}
+
 static void on_connection_error(struct kws *k, struct lws *wsi, const char *in, size_t len)
 {
 	void (*closed)(void *, int, const char *) = k->h.closed;
 	void *ud = k->ud;
-	char reason[KWS_REASON_MAX + 40];
+	char reason[KWS_REASON_MAX + 140];	/* + "through the proxy HOST:PORT: " */
 	int status;
 
 	status = lws_http_client_http_response(wsi);
@@ -721,8 +1035,18 @@ static void on_connection_error(struct kws *k, struct lws *wsi, const char *in, 
 	else if (status)
 		snprintf(reason, sizeof reason, "server refused the WebSocket upgrade (HTTP %d)",
 			 status);
-	else
+	else if (!tls_verify_reason(k, wsi, reason, sizeof reason))
 		clean_reason(reason, sizeof reason, in, len);
+	if (k->proxy[0] && !status) {
+		char r[sizeof reason];
+
+		/* lws says "proxy not h1" when the proxy answers CONNECT with anything but 200. */
+		if (!strcmp(reason, "proxy not h1"))
+			snprintf(reason, sizeof reason, "the proxy refused the tunnel");
+		memcpy(r, reason, sizeof r);
+		snprintf(reason, sizeof reason, "through the proxy %s: %.*s", k->proxy,
+			 KWS_REASON_MAX + 30, r);
+	}
 
 	log_debug(LOGT, "%s: connection failed: %s", k->label, reason);
 	kws_release(k, wsi);

@@ -8,6 +8,13 @@
  * Liveness: lws pings the server every ping interval and drops the link when
  * no pong arrives (retry_and_idle_policy); the owner sees closed().
  *
+ * Proxies: each kws_open() picks one from the environment with curl's rules
+ * (ws:// http_proxy or HTTP_PROXY, wss:// https_proxy or HTTPS_PROXY, then
+ * all_proxy; none when no_proxy/NO_PROXY matches the host) and tunnels
+ * through it with CONNECT; only http:// proxies work. Connections use
+ * kernel_ws's own vhosts, never the context's default one, so a stray
+ * http_proxy seen by lws_create_context() does not matter.
+ *
  * Ownership: kws_open() returns a handle owned by kernel_ws. It stays valid
  * until closed() has been called, or until the owner calls kws_close();
  * after either, the owner must forget the pointer.

@@ -512,6 +512,13 @@ out:
 	return rc;
 }
 
+static const char *nonempty_env(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? v : NULL;
+}
+
 static int setup_easy(struct rest_call *c, const struct rest_request *req)
 {
 	const char *method = req->method ? req->method : "GET";
@@ -539,6 +546,14 @@ static int setup_easy(struct rest_call *c, const struct rest_request *req)
 #else
 	SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
+	/*
+	 * curl takes a proxy for http:// only from lowercase http_proxy (its
+	 * CGI "httpoxy" precaution); kernel_ws honours HTTP_PROXY too, so REST
+	 * must as well. curl still applies no_proxy/NO_PROXY to it.
+	 */
+	if (!strncasecmp(req->url, "http://", 7) && !nonempty_env("http_proxy") &&
+	    nonempty_env("HTTP_PROXY"))
+		SET(CURLOPT_PROXY, nonempty_env("HTTP_PROXY"));
 	if (req->ca_file)
 		SET(CURLOPT_CAINFO, req->ca_file);
 	if (req->insecure) {

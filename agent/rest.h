@@ -7,7 +7,8 @@
  * Redirects are never followed: the reply carries the Location instead, since
  * a redirect to /hub/login means the token was not accepted.
  * Proxies come from the environment as curl reads them (http_proxy,
- * HTTPS_PROXY, NO_PROXY).
+ * https_proxy, all_proxy, no_proxy, lowercase or uppercase), and uppercase
+ * HTTP_PROXY too, which curl alone would ignore.
  *
  * Ownership: rest_start() returns a call handle owned by rest. It stays valid
  * until its done callback has returned, or until rest_cancel(). The reply and
