@@ -1,0 +1,623 @@
+#!/usr/bin/python3
+"""Benchmark: the agent's memory, CPU and wakeups against a real jupyter_server.
+
+    /usr/bin/python3 bench/run.py [--quick] [--no-strace] [/abs/path/to/agent]
+    make bench
+
+Scenarios (see bench/README.md): an idle agent keeping one kernel, one agent
+keeping 20 kernels, and one kernel flooding ~100 MB of output past the agent.
+Prints the environment and one table; exits 0 when every goal is met, 1 when
+one is not, 2 when the benchmark itself could not run.
+
+Every measurement is read from /proc of the agent: VmHWM, utime+stime (or
+schedstat), voluntary context switches as wakeups. When strace is installed
+it also traces the agent, which shows what each loop trip and round costs;
+strace stops the agent at every system call, inflating its context switches
+and CPU, so idle and many have two windows: a plain one (CPU, wakeups) and a
+traced one (poll()s, system calls).
+"""
+import argparse
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
+import jupyter as harness  # noqa: E402  (tests/e2e/jupyter.py)
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+# Goals. Measured on Debian 12 (lws 4.1.6, curl 7.88.1): ~13 MB peak RSS,
+# most of it shared-library pages (libcrypto, libcurl and their deps).
+GOAL_RSS_MB = 16.0
+GOAL_IDLE_CPU_PCT = 0.1
+GOAL_MANY_CPU_PCT = 1.0
+# Wakeups (voluntary context switches: the loop slept and was woken) per
+# keepalive round. Measured: ~5 per round (round timer, REST reply, the
+# kernel's busy/execute_reply/idle), plus ~3 for each lws ping/pong (every
+# 30 s), so ~12 per 60 s round; kernels share wakeups, 20 kernels take ~35
+# per round. Zero-timeout re-polls (lws #2039) never sleep, so never count.
+GOAL_IDLE_WAKEUPS_PER_ROUND = 15
+GOAL_MANY_WAKEUPS_BASE, GOAL_MANY_WAKEUPS_PER_KERNEL = 15, 2    # per round: 15 + 2 x kernels
+
+FULL = dict(idle_interval=60, idle_rounds=(1, 1), many_kernels=20, many_interval=5,
+            many_rounds=(5, 3), flood_interval=2, flood_images=20, flood_lines=50000,
+            flood_after=3)
+QUICK = dict(idle_interval=5, idle_rounds=(1, 1), many_kernels=5, many_interval=5,
+             many_rounds=(1, 1), flood_interval=2, flood_images=4, flood_lines=10000,
+             flood_after=2)
+
+FLOOD_CODE = """
+import sys
+from IPython.display import display
+_payload = 'A' * 5_000_000
+for _i in range({images}):
+    display({{'image/png': _payload}}, raw=True)
+for _i in range({lines}):
+    print('flood line %06d %s' % (_i, 'x' * 64))
+    if _i % 10 == 9:
+        sys.stdout.flush()
+del _payload
+"""
+
+
+def say(*a):
+    print(*a, flush=True)
+
+
+class BenchError(Exception):
+    """The benchmark could not run (as opposed to a goal not met)."""
+
+
+# ---------------------------------------------------------------------------
+# /proc readings
+
+
+def proc_status(pid):
+    d = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            d[k] = v.strip()
+    return d
+
+
+def kb(status, key):
+    v = status.get(key, "0 kB").split()
+    return int(v[0]) if v else 0
+
+
+def cpu_seconds(pid):
+    """utime+stime of the whole process from /proc/PID/stat (clock ticks,
+    includes threads that already exited), or the summed schedstat run time
+    of its live threads when that is larger (nanoseconds, so an idle agent
+    does not read as 0.00)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    ns = 0
+    try:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                ns += int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        ns = 0
+    return max(ticks, ns / 1e9)
+
+
+def tcp_bytes_received(pid):
+    """Bytes received on pid's open TCP connections (ss's tcp_info), or None
+    without ss. recv() does not count in /proc/PID/io."""
+    if not shutil.which("ss"):
+        return None
+    try:
+        out = subprocess.run(["ss", "-tinpH", "state", "established"], capture_output=True,
+                             text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    total, mine = 0, False
+    for line in out.splitlines():
+        if not line[:1].isspace():
+            mine = ("pid=%d," % pid) in line
+        elif mine:
+            m = re.search(r"bytes_received:(\d+)", line)
+            total += int(m.group(1)) if m else 0
+    return total
+
+
+class Snapshot:
+    def __init__(self, run, net=False):
+        st = proc_status(run.pid)
+        self.t = time.monotonic()
+        self.cpu = cpu_seconds(run.pid)
+        self.vcsw = int(st.get("voluntary_ctxt_switches", 0))
+        self.hwm_kb = kb(st, "VmHWM")
+        self.rss_kb = kb(st, "VmRSS")
+        self.anon_kb = kb(st, "RssAnon")
+        self.file_kb = kb(st, "RssFile")
+        text = run.stderr
+        self.acks = text.count("acknowledged")
+        self.connects = text.count("connected to kernel")
+        self.reconnects = text.count("reconnecting")
+        self.rx_bytes = tcp_bytes_received(run.pid) if net else None
+
+
+# ---------------------------------------------------------------------------
+# strace: count the event loop's trips
+
+
+POLL_NAMES = ("poll", "ppoll", "epoll_wait", "epoll_pwait", "restart_syscall")
+LINE_RE = re.compile(r"^(?:\[pid\s+)?(\d+)\]?\s+(.*)$")
+DUR_RE = re.compile(r"<(\d+\.\d+)>\s*$")
+
+
+def _timeout_ms(name, args):
+    """The timeout argument of one call as strace printed it; None = forever."""
+    if name == "restart_syscall":
+        return -1
+    if name == "ppoll":
+        m = re.search(r"\{tv_sec=(\d+), tv_nsec=(\d+)\}", args)
+        if not m:
+            return None
+        return int(m.group(1)) * 1000 + int(m.group(2)) / 1e6
+    m = re.search(r",\s*(-?\d+)\s*$", args)
+    if not m:
+        return None
+    v = int(m.group(1))
+    return None if v < 0 else v
+
+
+class Strace:
+    """strace attached to the agent for one window, its output parsed."""
+
+    def __init__(self, pid, workdir, tag):
+        self.path = Path(workdir) / ("strace-%s.txt" % tag)
+        self.err_path = Path(workdir) / ("strace-%s.err" % tag)
+        self._err = open(self.err_path, "wb")
+        # Every call: the poll()s show the loop, the rest what each round costs.
+        self.proc = subprocess.Popen(
+            ["strace", "-f", "-T", "-s", "16", "-o", str(self.path), "-p", str(pid)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._err)
+        try:
+            harness.wait_for(lambda: "attached" in self.err_path.read_text(errors="replace")
+                             or self.proc.poll() is not None, 10, 0.05, "strace to attach")
+        except TimeoutError:
+            pass
+        if self.proc.poll() is not None or "attached" not in self.err_path.read_text(errors="replace"):
+            self.stop()
+            raise BenchError("strace could not attach: %s"
+                             % self.err_path.read_text(errors="replace").strip())
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)   # detach and flush
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._err.close()
+
+    def counts(self):
+        """zero: polls with a zero timeout (never sleep); blocking: polls
+        allowed to sleep (each is one trip around the loop); slept: blocking
+        polls that took >= 1 ms; longest: longest single poll, seconds;
+        calls: every system call by name."""
+        c = dict(zero=0, blocking=0, slept=0, longest=0.0, epoll=0, calls={})
+        pending = {}
+        try:
+            lines = self.path.read_text(errors="replace").splitlines()
+        except OSError:
+            return c
+        for raw in lines:
+            m = LINE_RE.match(raw)
+            if not m:
+                continue
+            pid, text = m.groups()
+            if not text.startswith(("<...", "+++", "---")):
+                name = text.split("(", 1)[0]
+                c["calls"][name] = c["calls"].get(name, 0) + 1
+            if "<unfinished ...>" in text:
+                name = text.split("(", 1)[0]
+                if name in POLL_NAMES:
+                    pending[pid] = (name, _timeout_ms(name, text.split("(", 1)[1]
+                                                      .rsplit("<unfinished", 1)[0].strip()))
+                continue
+            if text.startswith("<..."):
+                if pid not in pending:
+                    continue
+                name, timeout = pending.pop(pid)
+            else:
+                name = text.split("(", 1)[0]
+                if name not in POLL_NAMES or " = " not in text:
+                    continue
+                args = text.split("(", 1)[1].rsplit(") = ", 1)[0]
+                timeout = _timeout_ms(name, args)
+            d = DUR_RE.search(text)
+            if not d:
+                continue           # cut off by the detach
+            dur = float(d.group(1))
+            c["longest"] = max(c["longest"], dur)
+            if name.startswith("epoll"):
+                c["epoll"] += 1    # curl's epoll set, drained with timeout 0
+                if timeout != 0:
+                    c["blocking"] += 1
+                continue
+            if timeout == 0:
+                c["zero"] += 1
+            else:
+                c["blocking"] += 1
+                if dur >= 0.001:
+                    c["slept"] += 1
+        return c
+
+
+def strace_usable():
+    if not shutil.which("strace"):
+        return "strace is not installed (apt-get install strace)"
+    return None
+
+
+# ---------------------------------------------------------------------------
+# Scenarios
+
+
+class Result:
+    def __init__(self, name, what):
+        self.name, self.what = name, what
+        self.duration = 0.0
+        self.peak_mb = 0.0
+        self.cpu = 0.0
+        self.cpu_pct = 0.0
+        self.wakeups_min = None
+        self.acks = ""
+        self.goal = ""
+        self.fails = []
+        self.notes = []
+
+    def check(self, ok, text):
+        if not ok:
+            self.fails.append(text)
+
+
+class Bench:
+    def __init__(self, agent_bin, params, use_strace, workdir):
+        self.agent_bin = agent_bin
+        self.p = params
+        self.use_strace = use_strace
+        self.workdir = Path(workdir)
+        self.server = None
+        self.runs = []
+
+    # -- plumbing -----------------------------------------------------------
+
+    def start_agent(self, tag, args):
+        wd = self.workdir / tag
+        run = harness.start_agent(self.agent_bin,
+                                  ["--url", self.server.url] + args + ["--jitter", "0", "--foreground"],
+                                  harness.agent_env(wd / "env", token=self.server.token), wd)
+        self.runs.append(run)
+        return run
+
+    def wait_ready(self, run, kernels, timeout=60):
+        def ready():
+            if not run.running():
+                raise BenchError("the agent exited early:\n" + run.describe())
+            s = Snapshot(run)
+            return s.connects >= kernels and s.acks >= kernels
+        try:
+            harness.wait_for(ready, timeout, 0.1, "%d kernels connected and acknowledged" % kernels)
+        except TimeoutError as e:
+            raise BenchError("%s\n%s\n--- server log ---\n%s"
+                             % (e, run.describe(), self.server.log_tail(30)))
+
+    def wait_gap(self, run, quiet=1.0, timeout=120):
+        """Return once no keepalive was acknowledged for `quiet` seconds: we
+        are between rounds, so a window of whole intervals starting now holds
+        exactly that many rounds (jitter is 0)."""
+        last, since = Snapshot(run).acks, time.monotonic()
+        deadline = since + timeout
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            n = Snapshot(run).acks
+            if n != last:
+                last, since = n, time.monotonic()
+            elif time.monotonic() - since >= quiet:
+                return
+        raise BenchError("keepalives never paused for %.0f s" % quiet)
+
+    def stop_agent(self, run):
+        code = run.stop()
+        run.close()
+        if code not in (0, None):
+            raise BenchError("the agent exited %s on SIGTERM:\n%s" % (code, run.describe()))
+
+    def windows(self, res, run, interval, rounds, kernels):
+        """Window A (plain) then window B (traced), each a whole number of
+        intervals long, starting between two rounds."""
+        na, nb = rounds
+        self.wait_gap(run)
+        a0 = Snapshot(run)
+        time.sleep(na * interval)
+        a1 = Snapshot(run)
+        counts = None
+        if self.use_strace:
+            st = Strace(run.pid, run.out_path.parent, res.name)
+            b0 = Snapshot(run)
+            try:
+                time.sleep(max(0.0, a0.t + (na + nb) * interval - time.monotonic()))
+            finally:
+                st.stop()
+            b1 = Snapshot(run)
+            counts = st.counts()
+            dur_b = b1.t - b0.t
+        else:
+            time.sleep(nb * interval)
+            b1 = Snapshot(run)
+            dur_b = b1.t - a1.t
+        dur_a = a1.t - a0.t
+        res.duration = b1.t - a0.t
+        res.duration_text = ""
+        res.peak_mb = b1.hwm_kb / 1024
+        res.cpu = a1.cpu - a0.cpu          # untraced window only
+        res.cpu_pct = 100 * res.cpu / dur_a
+        vcsw_min = (a1.vcsw - a0.vcsw) * 60 / dur_a
+        expect = kernels * (na + nb)
+        got = b1.acks - a0.acks
+        res.acks = "%d/%d" % (got, expect)
+        res.check(got >= expect, "keepalives %d < %d" % (got, expect))
+        res.check(b1.reconnects == a0.reconnects, "reconnected")
+        res.duration_text = "%.0f+%.0f s" % (dur_a, dur_b)
+        res.wakeups_min = vcsw_min
+        per_round = (a1.vcsw - a0.vcsw) / (na * kernels)
+        res.notes.append("plain %.0f s: %d wakeups (%.1f per round, %.1f per round per kernel), "
+                         "CPU %.3f s; RSS now %.1f MB = %.1f anon + %.1f file-backed"
+                         % (dur_a, a1.vcsw - a0.vcsw, per_round * kernels, per_round, res.cpu,
+                            b1.rss_kb / 1024,
+                            b1.anon_kb / 1024, b1.file_kb / 1024))
+        if counts is not None:
+            res.notes.append(
+                "traced %.0f s: %d poll()s that may sleep (%d took >= 1 ms; longest sleep %.1f s), "
+                "%d zero-timeout polls (lws #2039, curl connection checks), %d epoll_wait; "
+                "per round per kernel %.1f and %.1f"
+                % (dur_b, counts["blocking"], counts["slept"], counts["longest"], counts["zero"],
+                   counts["epoll"], counts["blocking"] / (nb * kernels),
+                   counts["zero"] / (nb * kernels)))
+            calls = counts["calls"]
+            top = sorted(calls.items(), key=lambda kv: -kv[1])[:4]
+            res.notes.append("traced: %.0f system calls per round (%s)"
+                             % (sum(calls.values()) / nb,
+                                ", ".join("%s %.0f" % (k, v / nb) for k, v in top)))
+        return per_round, counts
+
+    # -- scenarios ----------------------------------------------------------
+
+    def idle(self, kernel_id):
+        iv = self.p["idle_interval"]
+        res = Result("idle", "1 kernel, every %ds" % iv)
+        run = self.start_agent("idle", ["--kernel", kernel_id, "--interval", "%ds" % iv])
+        self.wait_ready(run, 1)
+        per_round, counts = self.windows(res, run, iv, self.p["idle_rounds"], 1)
+        self.stop_agent(run)
+        res.goal = "RSS<%g CPU<%g%% wakeups/round<=%d" % (GOAL_RSS_MB, GOAL_IDLE_CPU_PCT,
+                                                          GOAL_IDLE_WAKEUPS_PER_ROUND)
+        res.check(res.peak_mb < GOAL_RSS_MB, "peak RSS %.1f MB" % res.peak_mb)
+        res.check(res.cpu_pct < GOAL_IDLE_CPU_PCT, "CPU %.3f %%" % res.cpu_pct)
+        res.check(per_round <= GOAL_IDLE_WAKEUPS_PER_ROUND, "%.1f wakeups per round" % per_round)
+        return res
+
+    def many(self):
+        n, iv = self.p["many_kernels"], self.p["many_interval"]
+        # One at a time: jupyter_client picks free ports before the kernel
+        # binds them, so parallel starts sometimes collide and a kernel dies.
+        for _ in range(3):
+            have = len(self.server.kernels())
+            if have >= n:
+                break
+            for _ in range(n - have):
+                self.server.start_kernel()
+            time.sleep(2)   # a kernel that lost the race dies now, not during the windows
+        kernels = len(self.server.kernels())
+        res = Result("many", "%d kernels, every %ds" % (kernels, iv))
+        run = self.start_agent("many", ["--kernel", "all", "--interval", "%ds" % iv])
+        self.wait_ready(run, kernels, timeout=120)
+        per_round, _ = self.windows(res, run, iv, self.p["many_rounds"], kernels)
+        self.stop_agent(run)
+        limit = GOAL_MANY_WAKEUPS_BASE + GOAL_MANY_WAKEUPS_PER_KERNEL * kernels
+        res.goal = "RSS<%g CPU<%g%% wakeups/round<=%d" % (GOAL_RSS_MB, GOAL_MANY_CPU_PCT, limit)
+        res.check(res.peak_mb < GOAL_RSS_MB, "peak RSS %.1f MB" % res.peak_mb)
+        res.check(res.cpu_pct < GOAL_MANY_CPU_PCT, "CPU %.2f %%" % res.cpu_pct)
+        res.check(per_round * kernels <= limit, "%.0f wakeups per round" % (per_round * kernels))
+        return res
+
+    def flood(self, kernel_id):
+        iv = self.p["flood_interval"]
+        images, lines = self.p["flood_images"], self.p["flood_lines"]
+        size_mb = (images * 5_000_000 + lines * 83) / 1e6
+        res = Result("flood", "1 kernel, every %ds, %.0f MB out" % (iv, size_mb))
+        run = self.start_agent("flood", ["--kernel", kernel_id, "--interval", "%ds" % iv])
+        self.wait_ready(run, 1)
+        s0 = Snapshot(run, net=True)
+        t0 = time.monotonic()
+        code = FLOOD_CODE.format(images=images, lines=lines)
+        try:
+            _, out = self.server.execute(kernel_id, code, timeout=600)
+        except Exception as e:
+            raise BenchError("the flood cell failed: %s" % e)
+        flood_s = time.monotonic() - t0
+        if out.count("flood line") < lines:
+            res.notes.append("the flood client saw only %d of %d lines"
+                             % (out.count("flood line"), lines))
+        s1 = Snapshot(run)
+        time.sleep(self.p["flood_after"] * iv + 0.5)
+        s2 = Snapshot(run, net=True)
+        self.stop_agent(run)
+        res.duration = s2.t - s0.t
+        res.peak_mb = s2.hwm_kb / 1024
+        res.cpu = s2.cpu - s0.cpu
+        res.cpu_pct = 100 * res.cpu / res.duration
+        res.duration_text = "%.0f s" % res.duration
+        res.wakeups_min = (s2.vcsw - s0.vcsw) * 60 / res.duration
+        during, after = s1.acks - s0.acks, s2.acks - s1.acks
+        res.acks = "%d+%d" % (during, after)
+        res.goal = "RSS<%g connected ack-after" % GOAL_RSS_MB
+        res.check(res.peak_mb < GOAL_RSS_MB, "peak RSS %.1f MB" % res.peak_mb)
+        res.check(s2.reconnects == 0 and s2.connects == 1, "reconnected during the flood")
+        res.check(after >= 1, "no keepalive acknowledged after the flood")
+        res.notes.append("flood cell took %.1f s (%.0f MB/s through the server); keepalives "
+                         "acknowledged during %d, in the %d s after %d (a busy kernel skips rounds)"
+                         % (flood_s, size_mb / flood_s, during, self.p["flood_after"] * iv, after))
+        if s0.rx_bytes is not None and s2.rx_bytes is not None:
+            # To s2: the agent may still be reading when the flood client is done.
+            read_mb = (s2.rx_bytes - s0.rx_bytes) / 1e6
+            res.notes.append("the agent received %.0f MB, using %.2f s of CPU (%.1f ms per MB)"
+                             % (read_mb, res.cpu, 1000 * res.cpu / max(read_mb, 1)))
+            res.check(read_mb >= 0.9 * size_mb, "the agent received only %.0f MB" % read_mb)
+        res.notes.append("RSS now %.1f MB = %.1f anon + %.1f file-backed"
+                         % (s2.rss_kb / 1024, s2.anon_kb / 1024, s2.file_kb / 1024))
+        return res
+
+    def run(self):
+        self.server = harness.JupyterServer(
+            base_dir=self.workdir / "server", cull_idle_timeout=0,
+            extra_args=["--ServerApp.iopub_data_rate_limit=1e12",
+                        "--ServerApp.iopub_msg_rate_limit=1e12"])
+        say("starting jupyter_server on 127.0.0.1:%d ..." % self.server.port)
+        self.server.start()
+        kid = self.server.start_kernel()
+        results = []
+        for name, fn in (("idle", lambda: self.idle(kid)), ("flood", lambda: self.flood(kid)),
+                         ("many", self.many)):
+            say("scenario %s ..." % name)
+            results.append(fn())
+        return results
+
+    def cleanup(self):
+        for run in self.runs:
+            try:
+                run.close()
+            except Exception:
+                pass
+        if self.server:
+            self.server.stop()
+
+
+# ---------------------------------------------------------------------------
+# Report
+
+
+def environment(agent_bin):
+    def cmd(argv):
+        try:
+            return subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            return "?"
+    pyver = cmd([harness.PYTHON, "-c", "import jupyter_server, ipykernel, sys; "
+                 "print('jupyter_server', jupyter_server.__version__, '/ ipykernel', "
+                 "ipykernel.__version__, '/ python', sys.version.split()[0])"])
+    seq = "?"
+    try:
+        cfg = Path("/usr/include/lws_config.h").read_text()
+        seq = "on (1 Hz tick)" if re.search(r"^#define LWS_WITH_SEQUENCER", cfg, re.M) else "off"
+    except OSError:
+        pass
+    return [
+        ("agent", cmd([str(agent_bin), "--version"]).splitlines()[0] if agent_bin else "?"),
+        ("libraries", "libwebsockets %s (sequencer %s), libcurl %s"
+         % (cmd(["pkg-config", "--modversion", "libwebsockets"]), seq,
+            cmd(["pkg-config", "--modversion", "libcurl"]))),
+        ("server", pyver),
+        ("machine", "%s, %d CPUs, %s" % (" ".join(os.uname()[i] for i in (0, 2, 4)),
+                                          os.cpu_count() or 0,
+                                          cmd(["strace", "-V"]).splitlines()[0]
+                                          if shutil.which("strace") else "no strace")),
+    ]
+
+
+def table(results):
+    head = ["scenario", "targets/kernels", "duration", "peak RSS (MB)", "CPU (s)", "CPU %",
+            "wakeups/min", "keepalives ok", "goal", "verdict"]
+    rows = []
+    for r in results:
+        wk = "-" if r.wakeups_min is None else "%.1f" % r.wakeups_min
+        rows.append([r.name, r.what, r.duration_text, "%.1f" % r.peak_mb, "%.3f" % r.cpu,
+                     "%.3f" % r.cpu_pct, wk, r.acks, r.goal,
+                     "PASS" if not r.fails else "FAIL: " + "; ".join(r.fails)])
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
+    line = lambda cells: " | ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+    out = [line(head), "-+-".join("-" * w for w in widths)]
+    out += [line(row) for row in rows]
+    return "\n".join(out)
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(description="Measure the agent's memory, CPU and wakeups.")
+    ap.add_argument("agent", nargs="?", default=str(harness.DEFAULT_AGENT),
+                    help="agent binary (default build/agent)")
+    ap.add_argument("--quick", action="store_true", help="short smoke run (~40 s)")
+    ap.add_argument("--no-strace", action="store_true",
+                    help="count wakeups as context switches only")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory (logs, traces)")
+    args = ap.parse_args(argv[1:])
+
+    agent_bin = Path(args.agent).resolve()
+    if not os.access(agent_bin, os.X_OK):
+        say("bench: %s is not an executable (build it with `make all`)" % agent_bin)
+        return 2
+    use_strace = not args.no_strace
+    why = strace_usable() if use_strace else None
+    if why:
+        say("bench: %s; counting context switches instead" % why)
+        use_strace = False
+
+    def on_signal(sig, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+
+    say("environment")
+    for k, v in environment(agent_bin):
+        say("  %-10s %s" % (k, v))
+    params = QUICK if args.quick else FULL
+    workdir = Path(tempfile.mkdtemp(prefix="agent-bench-"))
+    bench = Bench(agent_bin, params, use_strace, workdir)
+    started = time.monotonic()
+    try:
+        results = bench.run()
+    except BenchError as e:
+        say("bench: %s" % e)
+        return 2
+    except KeyboardInterrupt:
+        say("bench: interrupted")
+        return 2
+    finally:
+        bench.cleanup()
+        if args.keep:
+            say("work directory kept: %s" % workdir)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    say("")
+    say(table(results))
+    say("")
+    for r in results:
+        for n in r.notes:
+            say("  %-6s %s" % (r.name, n))
+    say("")
+    say("  wakeups = voluntary context switches (the loop slept and was woken).")
+    say("  duration a+b: CPU and wakeups come from the plain window a, keepalives from a+b%s"
+        % ("; strace ran in b." if use_strace else "."))
+    say("  total %.0f s%s" % (time.monotonic() - started, ", --quick" if args.quick else ""))
+    failed = [r for r in results if r.fails]
+    if failed:
+        say("bench: %d scenario(s) missed a goal" % len(failed))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
