@@ -297,10 +297,27 @@ static int exe_of(pid_t pid, char *out, size_t outlen)
 	return 0;
 }
 
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
 int daemon_state_write(const char *dir, pid_t pid, json_t *state)
 {
 	char path[PATH_MAX], tmp[PATH_MAX], exe[PATH_MAX];
 	json_t *doc = state, *copy = NULL;
+	char *text = NULL;
+	size_t len;
 	int fd = -1, ret = -1;
 
 	if (state_path(path, sizeof(path), dir, pid) < 0 ||
@@ -325,10 +342,12 @@ int daemon_state_write(const char *dir, pid_t pid, json_t *state)
 		goto out;
 	}
 	/* O_TRUNC keeps the mode of a leftover file: make sure it is private. */
+	/* One write: json_dumpfd() writes token by token (hundreds of calls). */
 	errno = 0;
-	if (fchmod(fd, 0600) < 0 ||
-	    json_dumpfd(doc, fd, JSON_INDENT(2)) < 0 ||
-	    write(fd, "\n", 1) != 1) {
+	text = json_dumps(doc, JSON_INDENT(2));
+	len = text ? strlen(text) : 0;
+	if (fchmod(fd, 0600) < 0 || !text || write_all(fd, text, len) < 0 ||
+	    write_all(fd, "\n", 1) < 0) {
 		log_warn(NULL, "cannot write state file %s: %s", tmp,
 			 errno ? strerror(errno) : "JSON encoding failed");
 		goto out;
@@ -350,6 +369,7 @@ out:
 		close(fd);
 	if (ret < 0)
 		unlink(tmp);
+	free(text);
 	json_decref(copy);
 	return ret;
 }

@@ -83,6 +83,8 @@ struct agent {
 	int colab;		/* the target is Colab's in-VM server */
 	time_t started;
 	lws_sorted_usec_list_t sul_shutdown;
+	lws_sorted_usec_list_t sul_state;	/* coalesces state-file writes */
+	int state_pending;
 	int shutdown_deadline;
 };
 
@@ -469,10 +471,25 @@ static void agent_stop(struct agent *a, int code, const char *reason)
 	lws_cancel_service(a->env.ctx);
 }
 
+static void state_write_cb(lws_sorted_usec_list_t *sul)
+{
+	struct agent *a = lws_container_of(sul, struct agent, sul_state);
+
+	a->state_pending = 0;
+	state_write(a);
+}
+
+/* Many kernels acknowledge within moments of each other: write the state
+ * file at most once a second. */
 static void on_target_changed(void *ud, struct target *t)
 {
+	struct agent *a = ud;
+
 	(void)t;
-	state_write(ud);
+	if (!a->write_state || a->state_pending || a->stopping)
+		return;
+	a->state_pending = 1;
+	lws_sul_schedule(a->env.ctx, 0, &a->sul_state, state_write_cb, LWS_US_PER_SEC);
 }
 
 static void on_target_ended(void *ud, struct target *t, int code, const char *why)
