@@ -1,0 +1,552 @@
+"""Faults a 10-hour run meets, end to end (issue 5, "Faults to survive";
+TLS and proxies are tested elsewhere).
+
+Real jupyter_server + ipykernel with a 6 s kernel culler that culls connected
+kernels too, unless a scenario says otherwise. Two test doubles, used only
+where a real server cannot produce the fault:
+  fake_proxy.py      a TCP proxy that drops, resets, stalls or refuses
+  garbage_server.py  an HTTP + WebSocket server that answers garbage
+
+Independent scenarios run in parallel threads to keep the module short; a
+failure names the scenario. Limits are generous: these assert behaviour, not
+speed.
+"""
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+import traceback
+
+import pytest
+
+import jupyter as harness
+from fake_proxy import FakeProxy
+from garbage_server import GarbageServer, KERNEL_ID, MODES, WS_MODES
+
+CULL = 6            # the default servers' cull_idle_timeout, seconds
+SURVIVE = 14        # a kept kernel must outlive the culler: > 2 x CULL
+LONG_CULL = 30      # for scenarios whose fault itself outlasts a 6 s culler
+SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "runtime error:")
+
+
+# ---------------------------------------------------------------------------
+# helpers
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process, in seconds (/proc/PID/stat)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def vm_hwm_kb(pid):
+    """Peak resident set size (VmHWM) in kB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmHWM for pid %d" % pid)
+
+
+def is_sanitized(path):
+    """Is this agent binary built with AddressSanitizer (make asan)?"""
+    with open(path, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
+def lines(text, pattern):
+    rx = re.compile(pattern)
+    return [ln for ln in text.splitlines() if rx.search(ln)]
+
+
+def wait_line(run, pattern, since=0, timeout=20, what=None):
+    """Wait until the agent's output past offset `since` has a line matching
+    pattern; return (line, offset just past it). Fails if the agent exits."""
+    rx = re.compile(pattern)
+    deadline = time.monotonic() + timeout
+    while True:
+        out = run.output()
+        for m in re.finditer(r"[^\n]*\n", out[since:]):
+            if rx.search(m.group(0)):
+                return m.group(0).rstrip("\n"), since + m.end()
+        if not run.running():
+            raise AssertionError("agent exited (%s) while waiting for %s" % (run.code, what or pattern))
+        if time.monotonic() >= deadline:
+            raise AssertionError("no %s within %.0f s" % (what or repr(pattern), timeout))
+        time.sleep(0.2)
+
+
+def watch(server, seconds, keep=(), culled=(), agents=()):
+    """Poll every second for `seconds`: every kept kernel must stay and every
+    agent keep running. Returns {kernel: seconds} for culled ones that went."""
+    t0 = time.monotonic()
+    gone = {}
+    while True:
+        t = time.monotonic() - t0
+        for run in agents:
+            assert run.running(), "agent exited with %s after %.0f s" % (run.code, t)
+        for k in keep:
+            assert server.alive(k), "kept kernel %s was culled after %.0f s" % (k[:8], t)
+        for k in culled:
+            if k not in gone and not server.alive(k):
+                gone[k] = t
+        if t >= seconds:
+            return gone
+        time.sleep(1)
+
+
+def stop_clean(run, within=10):
+    """SIGTERM: exit 0, and no sanitizer report (when AGENT_BIN is the asan build)."""
+    assert run.running(), "agent already exited with %s" % run.code
+    run.send_signal(signal.SIGTERM)
+    try:
+        code = run.wait(within)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("agent still running %d s after SIGTERM" % within)
+    assert_no_sanitizer(run)
+    assert code == 0, "exit %s after SIGTERM" % code
+
+
+def assert_no_sanitizer(run):
+    err = run.stderr
+    for mark in SANITIZER_MARKS:
+        assert mark not in err, "sanitizer report in stderr:\n%s" % harness.tail(run.err_path, 60)
+
+
+def run_parallel(scenarios):
+    """Run {name: fn} in threads; fail with every failed scenario named."""
+    errors = {}
+
+    def run(name, fn):
+        try:
+            fn()
+        except BaseException as e:   # noqa: B902 (report everything, incl. pytest.fail)
+            errors[name] = "%s\n%s" % (e, "".join(traceback.format_exception(e)[-3:]))
+
+    threads = [threading.Thread(target=run, args=item, name=item[0]) for item in scenarios.items()]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        pytest.fail("\n\n".join("[%s] %s" % kv for kv in sorted(errors.items())), pytrace=False)
+
+
+_start_lock = threading.Lock()
+
+
+def start_agent(agent, args, token):
+    """agent.start from any thread (AgentRun picks its file names unlocked)."""
+    with _start_lock:
+        return agent.start(args, token=token)
+
+
+def agent_config(write_config, name, url, kernel, interval="2s", timeout="3s"):
+    """A config file for one target (the token comes from JUPYTER_TOKEN)."""
+    return write_config("[agent]\ninterval = %s\ntimeout = %s\n\n[lab]\nurl = %s\nkernel = %s\n"
+                        % (interval, timeout, url, kernel), name="%s.ini" % name)
+
+
+def delays(text):
+    """The delays of the agent's "reconnecting in X s" lines, in order."""
+    return [float(x) for x in re.findall(r"reconnecting in ([0-9.]+) s", text)]
+
+
+def crash(srv):
+    """Kill the server and its kernels with SIGKILL, as a crash or an OOM
+    kill would; keep its directory, port and token for a restart."""
+    os.killpg(srv.proc.pid, signal.SIGKILL)
+    srv.proc.wait(10)
+    srv.stop()    # SIGKILLs the leftover kernels (found by runtime dir), closes the log
+
+
+# ---------------------------------------------------------------------------
+# 1. Server restart
+
+
+def test_server_restart(make_server, agent, write_config):
+    """(a) notebook:PATH follows the notebook to its new kernel, (b) `all`
+    picks up the new server's kernels, (c) an explicit kernel id ends with
+    exit 1 after the grace period, naming the kernel."""
+    s1 = make_server()      # (a) and (c)
+    s2 = make_server()      # (b): a separate server, since `all` would keep (a)'s kernels too
+
+    def notebook_and_explicit_id():
+        old_nb = s1.create_session("train.ipynb")["kernel"]["id"]
+        fixed = s1.start_kernel()
+        nb = start_agent(agent, ["-c", agent_config(write_config, "nb", s1.url,
+                                                    "notebook:train.ipynb"), "--foreground"], s1.token)
+        fx = start_agent(agent, ["-c", agent_config(write_config, "id", s1.url, fixed), "--foreground"],
+                         s1.token)
+        _, nb_at = wait_line(nb, r"keepalive acknowledged", what="a first keepalive (notebook)")
+        _, fx_at = wait_line(fx, r"keepalive acknowledged", what="a first keepalive (kernel id)")
+
+        crash(s1)
+        time.sleep(5)    # down: the agents must back off, not give up
+        down = nb.output()[nb_at:]
+        assert nb.running() and fx.running(), "an agent gave up while the server was down"
+        assert lines(down, r"%s.*reconnecting in" % old_nb[:8]), \
+            "notebook target did not log a reconnect for %s:\n%s" % (old_nb[:8], down)
+        d = delays(down)
+        assert len(d) <= 6 and d == sorted(d), "reconnect delays do not back off: %s" % d
+
+        s1.start()       # same port, token and root_dir; every kernel is gone
+        new_nb = s1.create_session("train.ipynb")["kernel"]["id"]
+        control = s1.start_kernel()
+        assert new_nb != old_nb
+        wait_line(nb, r"keeping kernel %s" % new_nb, since=nb_at, timeout=15,
+                  what="the notebook target picking up the new kernel %s" % new_nb[:8])
+
+        # (c) the fixed id: 404 from the new server, two intervals of grace, exit 1
+        try:
+            code = fx.wait(30)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("explicit-id agent still running 30 s after the restart\n%s"
+                                 % fx.output())
+        out = fx.output()
+        assert code == 1, "explicit kernel id: exit %s, want 1\n%s" % (code, out)
+        said = lines(out, r"gone")
+        assert said and any(fixed in ln or fixed[:8] in ln for ln in said), \
+            "no clear 'gone' line naming kernel %s:\n%s" % (fixed, out)
+        assert_no_sanitizer(fx)
+
+        # (a) the notebook's new kernel outlives the culler; the control does not
+        gone = watch(s1, SURVIVE, keep=[new_nb], culled=[control], agents=[nb])
+        assert control in gone, "control kernel not culled: is the culler working?"
+        stop_clean(nb)
+
+    def all_kernels():
+        k1 = s2.start_kernel()
+        run = start_agent(agent, ["-c", agent_config(write_config, "all", s2.url, "all"),
+                                  "--foreground"], s2.token)
+        _, at = wait_line(run, r"kernel %s: keepalive acknowledged" % k1[:8], what="a first keepalive")
+        crash(s2)
+        time.sleep(4)
+        assert run.running(), "`all` target gave up while the server was down"
+        s2.start()
+        k2, k3 = s2.start_kernel(), s2.start_kernel()
+        for k in (k2, k3):
+            wait_line(run, r"kernel %s: keepalive acknowledged" % k[:8], since=at, timeout=15,
+                      what="a keepalive to the new kernel %s" % k[:8])
+        watch(s2, SURVIVE, keep=[k2, k3], agents=[run])
+        stop_clean(run)
+
+    run_parallel({"a+c notebook:PATH and explicit id": notebook_and_explicit_id,
+                  "b all": all_kernels})
+
+
+# ---------------------------------------------------------------------------
+# 2. Kernel restart and interrupt
+
+
+def test_kernel_restart_and_interrupt(server, agent, write_config):
+    k = server.start_kernel()
+    control = server.start_kernel()
+    run = agent.start(["-c", agent_config(write_config, "ri", server.url, k), "--foreground", "-v"],
+                      token=server.token)
+    _, at = wait_line(run, r"keepalive acknowledged", what="a first keepalive")
+
+    server.restart_kernel(k)
+    _, at = wait_line(run, r"keepalive acknowledged", since=at, timeout=20,
+                      what="a keepalive acknowledged after the kernel restart")
+
+    # A user's long cell, interrupted from the REST API.
+    with server.channel(k) as ch:
+        msg = harness.jupyter_msg("execute_request", {
+            "code": "import time; time.sleep(60)", "silent": False, "store_history": True,
+            "user_expressions": {}, "allow_stdin": False, "stop_on_error": True}, ch.session)
+        mid = ch.send(msg)
+        harness.wait_for(lambda: server.kernel(k)["execution_state"] == "busy", 15,
+                         what="the user's cell to run")
+        st, body = server.api("POST", "api/kernels/%s/interrupt" % k, {})
+        assert st == 204, "interrupt -> %s %r" % (st, body)
+        reply = None
+        deadline = time.monotonic() + 20
+        while reply is None and time.monotonic() < deadline:
+            m = ch.recv(1)
+            if (m and m.get("parent_header", {}).get("msg_id") == mid
+                    and m["header"]["msg_type"] == "execute_reply"):
+                reply = m["content"]
+        assert reply and reply.get("ename") == "KeyboardInterrupt", "interrupt did not land: %r" % reply
+
+    _, at = wait_line(run, r"keepalive acknowledged", since=at, timeout=20,
+                      what="a keepalive acknowledged after the interrupt")
+    gone = watch(server, SURVIVE, keep=[k], culled=[control], agents=[run])
+    assert control in gone, "control kernel not culled: is the culler working?"
+    out = run.output()
+    assert not lines(out, r"gone|dropping|not found"), "the agent lost track of the kernel:\n" + out
+    count, text = server.execute(k, "print(6 * 7)")
+    assert text.strip() == "42" and isinstance(count, int), (count, text)
+    stop_clean(run)
+
+
+# ---------------------------------------------------------------------------
+# 3. Cut connections and a hung server (fake_proxy)
+
+
+def test_cut_connections(server, make_server, agent, write_config):
+    """Agent -> fake_proxy -> real server. drop and reset use the 6 s culler;
+    the stall and refusal scenarios outlast 6 s by design, so their kernels
+    live on a server with a 30 s culler."""
+    slow = make_server(cull_idle_timeout=LONG_CULL)
+    proxies = []
+
+    def proxy_to(srv):
+        p = FakeProxy(srv.port).start()
+        proxies.append(p)
+        return p
+
+    def start(name, srv, p, kernel, verbose=False):
+        args = ["-c", agent_config(write_config, name, p.url, kernel), "--foreground"]
+        return start_agent(agent, args + (["-v"] if verbose else []), srv.token)
+
+    def drop_and_reset():
+        k, control = server.start_kernel(), server.start_kernel()
+        p = proxy_to(server)
+        run = start("drop", server, p, k)
+        _, at = wait_line(run, r"keepalive acknowledged", what="a first keepalive")
+        for fault in ("drop", "reset"):
+            getattr(p, fault)()
+            _, at = wait_line(run, r"reconnecting in", since=at, timeout=10,
+                              what="the agent noticing the %s" % fault)
+            _, at = wait_line(run, r"connected to kernel", since=at, timeout=10,
+                              what="a reconnect after the %s" % fault)
+            _, at = wait_line(run, r"keepalive acknowledged", since=at, timeout=10,
+                              what="keepalives resuming after the %s" % fault)
+        gone = watch(server, SURVIVE, keep=[k], culled=[control], agents=[run])
+        assert control in gone, "control kernel not culled: is the culler working?"
+        stop_clean(run)
+
+    def stall():
+        k = slow.start_kernel()
+        p = proxy_to(slow)
+        run = start("stall", slow, p, k)
+        _, at = wait_line(run, r"keepalive acknowledged", what="a first keepalive")
+        time.sleep(0.5)
+        p.stall()
+        t0 = time.monotonic()
+        cpu0 = cpu_seconds(run.pid)
+        accepted0 = p.accepted
+        # interval 2 s + reply deadline 3 s, and slack
+        line, at = wait_line(run, r"reconnecting in", since=at, timeout=12,
+                             what="the agent noticing the stall (reply deadline 3 s)")
+        noticed = time.monotonic() - t0
+        time.sleep(max(0, 12 - noticed))          # a 12 s stall in all
+        cpu = cpu_seconds(run.pid) - cpu0
+        tries = p.accepted - accepted0
+        p.resume()
+        resumed = harness.utcnow()
+        _, at = wait_line(run, r"connected to kernel", since=at, timeout=20,
+                          what="a reconnect once the stall ended")
+        wait_line(run, r"keepalive acknowledged", since=at, timeout=10,
+                  what="keepalives resuming after the stall")
+        harness.wait_for(lambda: harness.parse_time(slow.kernel(k)["last_activity"]) > resumed, 10,
+                         what="the kernel's last_activity to move after the stall")
+        assert cpu < 0.3, "agent used %.2f s CPU during a 12 s stall" % cpu
+        assert tries <= 12, "%d connections (WebSocket and REST) during a 12 s stall" % tries
+        assert "no reply" in line or "no handshake" in line or "pong" in line, line
+        stop_clean(run)
+
+    def stall_while_busy():
+        # A user's cell keeps the kernel busy, so the agent sends no keepalive
+        # and no reply deadline runs: only the WebSocket ping can notice the
+        # hung link. The README promises: pings every 30 s, dropped after 60 s.
+        k = slow.start_kernel()
+        p = proxy_to(slow)
+        run = start("busy", slow, p, k, verbose=True)
+        _, at = wait_line(run, r"keepalive acknowledged", what="a first keepalive")
+        ch = slow.channel(k)      # direct, not through the proxy
+        try:
+            ch.send(harness.jupyter_msg("execute_request", {
+                "code": "import time; time.sleep(150)", "silent": False, "store_history": True,
+                "user_expressions": {}, "allow_stdin": False, "stop_on_error": True}, ch.session))
+            _, at = wait_line(run, r"busy; skipping", since=at, timeout=10,
+                              what="the agent seeing the busy kernel")
+            p.stall()
+            t0 = time.monotonic()
+            line, at = wait_line(run, r"reconnecting in", since=at, timeout=80,
+                                 what="the WebSocket ping noticing a hung link (60 s promised)")
+            noticed = time.monotonic() - t0
+            p.resume()
+            _, at = wait_line(run, r"connected to kernel", since=at, timeout=15,
+                              what="a reconnect after the stall")
+            assert noticed <= 75, "hung link noticed after %.0f s" % noticed
+            assert slow.alive(k)
+            slow.api("POST", "api/kernels/%s/interrupt" % k, {})
+            wait_line(run, r"keepalive acknowledged", since=at, timeout=15,
+                      what="keepalives once the user's cell ended")
+        finally:
+            ch.close()
+        stop_clean(run)
+
+    def refuse():
+        k = slow.start_kernel()
+        p = proxy_to(slow)
+        run = start("refuse", slow, p, k)
+        _, at = wait_line(run, r"keepalive acknowledged", what="a first keepalive")
+        # The user's cell ends while the agent is cut off: the agent must not
+        # go on believing the kernel is busy once it is back.
+        with slow.channel(k) as ch:
+            ch.send(harness.jupyter_msg("execute_request", {
+                "code": "import time; time.sleep(4)", "silent": False, "store_history": True,
+                "user_expressions": {}, "allow_stdin": False, "stop_on_error": True}, ch.session))
+            harness.wait_for(lambda: slow.kernel(k)["execution_state"] == "busy", 10,
+                             what="the user's cell to run")
+            time.sleep(0.5)
+            p.refuse()
+            cpu0 = cpu_seconds(run.pid)
+            time.sleep(10)
+            cpu = cpu_seconds(run.pid) - cpu0
+        window = run.output()[at:]
+        p.listen()
+        attempts = lines(window, r"reconnecting in")
+        rest_tries = lines(window, r"cannot reach the server")
+        d = delays(window)
+        assert cpu < 0.3, "agent used %.2f s CPU in 10 s of refused connections" % cpu
+        assert 1 <= len(attempts) <= 10, "%d reconnect attempts in 10 s:\n%s" % (len(attempts), window)
+        assert d == sorted(d), "reconnect delays do not back off: %s" % d
+        assert len(rest_tries) <= 15, "%d REST attempts in 10 s" % len(rest_tries)
+        # the last backoff step may be 8-16 s long
+        _, at = wait_line(run, r"connected to kernel", since=at, timeout=25,
+                          what="a reconnect once the proxy listens again")
+        wait_line(run, r"keepalive acknowledged", since=at, timeout=10,
+                  what="keepalives after the reconnect (the cell ended while cut off)")
+        assert slow.alive(k)
+        stop_clean(run)
+
+    try:
+        run_parallel({"drop+reset": drop_and_reset, "stall": stall,
+                      "stall while busy (ws ping)": stall_while_busy,
+                      "refuse (never spins)": refuse})
+    finally:
+        for p in proxies:
+            p.stop()
+
+
+# ---------------------------------------------------------------------------
+# 4. Output flood
+
+FLOOD_CODE = """
+from IPython.display import display
+import sys
+for i in range(38):                        # 38 x 5 MB display_data
+    display({'image/png': 'A' * 5_000_000}, raw=True)
+for i in range(50_000):                    # 50,000 stream lines, ~10 MB
+    print('line %05d ' % i + 'x' * 180)
+    if i % 50 == 0:
+        sys.stdout.flush()
+print('flood done')
+"""
+
+
+def test_output_flood(make_server, agent, write_config, agent_bin):
+    srv = make_server(extra_args=["--ServerApp.iopub_data_rate_limit=1e12",
+                                  "--ServerApp.iopub_msg_rate_limit=1e9"])
+    k = srv.start_kernel()
+    run = agent.start(["-c", agent_config(write_config, "flood", srv.url, k), "--foreground"],
+                      token=srv.token)
+    wait_line(run, r"keepalive acknowledged", what="a first keepalive")
+    assert (srv.kernel(k) or {}).get("connections", 0) >= 1
+
+    _, text = srv.execute(k, FLOOD_CODE, timeout=300)     # a separate connection
+    assert "flood done" in text and len(text) > 9_000_000, "flood did not run: %d bytes" % len(text)
+    after = len(run.output())
+
+    # A keepalive acknowledged after the flood also proves the agent read
+    # through all of it: the reply comes after the flood on the same socket.
+    _, after = wait_line(run, r"keepalive acknowledged", since=after, timeout=15,
+                         what="a keepalive acknowledged after the flood")
+    watch(srv, SURVIVE, keep=[k], agents=[run])
+    out = run.output()
+    assert not lines(out, r"reconnecting|connection lost|connection closed|no reply"), \
+        "the agent lost its connection during the flood:\n" + out
+    hwm = vm_hwm_kb(run.pid)
+    if not is_sanitized(agent_bin):
+        assert hwm < 16 * 1024, "peak RSS %d kB during a ~200 MB flood (bound 16 MB)" % hwm
+    stop_clean(run)
+
+
+# ---------------------------------------------------------------------------
+# 5. A server that answers garbage (garbage_server)
+
+# What the agent's one line about each mode must say.
+CLEAR = {
+    "html": r"not JSON",
+    "truncated": r"not the JSON array|not JSON",
+    "short_body": r"transfer closed|bytes remaining",
+    "wrong_types": r"not the JSON array|not JSON",
+    "wrong_items": r"not the JSON array|not JSON|no kernel id|not .*Jupyter",
+    "empty": r"not JSON|empty",
+    "empty_json": r"not the JSON array|not JSON|empty",
+    "huge_header": r"header",
+    "huge_headers": r"header",
+    "ws_garbage": r"no reply to the keepalive",
+    "ws_bad_accept": r"Accept|handshake",
+    "ws_html": r"refused.*HTTP 200",
+}
+GARBAGE_SECS = 12
+GARBAGE_INTERVAL = "3s"
+
+
+@pytest.fixture(scope="module")
+def garbage_runs(agent_bin, tmp_path_factory):
+    """One agent per garbage mode, all at once against one double; each runs
+    GARBAGE_SECS, then gets SIGTERM. Returns {mode: result dict}."""
+    work = tmp_path_factory.mktemp("garbage")
+    results = {}
+    runs = {}
+    with GarbageServer() as g:
+        try:
+            for mode in MODES:
+                d = work / mode
+                d.mkdir()
+                cfg = harness.write_config(d, "[agent]\ninterval = %s\ntimeout = 3s\n\n[g]\nurl = %s\n"
+                                           "kernel = all\n" % (GARBAGE_INTERVAL, g.url_for(mode)))
+                env = harness.agent_env(d / "env", token="garbage-token-0123456789")
+                runs[mode] = harness.start_agent(agent_bin, ["-c", cfg, "--foreground"], env, d)
+            time.sleep(GARBAGE_SECS)
+            alive = {mode: run.running() for mode, run in runs.items()}
+            for run in runs.values():
+                run.send_signal(signal.SIGTERM)
+            for mode, run in runs.items():
+                try:
+                    run.wait(10)
+                except subprocess.TimeoutExpired:
+                    pass
+                results[mode] = {"alive": alive[mode], "code": run.proc.returncode, "run": run,
+                                 "list": g.count(mode, "list"), "ws": g.count(mode, "ws")}
+        finally:
+            for run in runs.values():
+                run.close()
+    return results
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_garbage(mode, garbage_runs, request):
+    r = garbage_runs[mode]
+    run = r["run"]
+    request.node._e2e_agents = [run]
+    out = run.output()
+    assert r["alive"], "agent died within %d s of garbage (exit %s)" % (GARBAGE_SECS, r["code"])
+    assert_no_sanitizer(run)
+    assert r["code"] == 0, "exit %s after SIGTERM" % r["code"]
+    assert "<html" not in out.lower() and "GARBAGE-PAGE" not in out, "a garbage body reached the log"
+    said = lines(out, CLEAR[mode])
+    assert said, "no clear line about the %s garbage (want /%s/):\n%s" % (mode, CLEAR[mode], out)
+    assert all(len(ln) < 400 for ln in said), "an over-long log line"
+    if mode in WS_MODES or mode == "huge_header":
+        assert lines(out, r"%s.*reconnecting in" % KERNEL_ID[:8]), "no reconnect with backoff:\n" + out
+        d = delays(out)
+        assert r["ws"] <= 6, "%d WebSocket attempts in %d s: no backoff" % (r["ws"], GARBAGE_SECS)
+        if mode != "ws_garbage":        # each try there waits for the 3 s reply deadline
+            assert d == sorted(d), "reconnect delays do not back off: %s" % d
+    else:
+        # A failed round is retried sooner than the interval, with growing
+        # backoff: 0 s, 3 s (the round planned before the failure), then
+        # +1-2 s, +2-3 s, +3 s ... -> about 6 requests in 12 s. A retry that
+        # never backs off (every 0.5-1 s) makes 12 or more.
+        assert 2 <= r["list"] <= 8, ("%d kernel-list requests in %d s (interval %s): want retries "
+                                     "with growing backoff" % (r["list"], GARBAGE_SECS, GARBAGE_INTERVAL))
