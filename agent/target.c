@@ -234,7 +234,7 @@ json_t *target_pick_kernels(enum kernel_select sel, const char *arg, const char 
 {
 	json_t *doc, *ids, *item;
 	json_t *best = NULL;
-	size_t i;
+	size_t i, junk = 0;
 
 	doc = json_loads(body, 0, NULL);
 	if (!json_is_array(doc)) {
@@ -254,8 +254,10 @@ json_t *target_pick_kernels(enum kernel_select sel, const char *arg, const char 
 			kernel = json_object_get(item, "kernel");
 		}
 		id = json_string_value(json_object_get(kernel, "id"));
-		if (!id)
+		if (!id) {
+			junk++;
 			continue;
+		}
 		switch (sel) {
 		case KSEL_ALL:
 		case KSEL_NOTEBOOK:
@@ -273,6 +275,11 @@ json_t *target_pick_kernels(enum kernel_select sel, const char *arg, const char 
 	}
 	if (best)
 		json_array_append_new(ids, json_string(json_string_value(json_object_get(best, "id"))));
+	/* Entries, none of them a kernel or session: not what a Jupyter server sends. */
+	if (junk && junk == json_array_size(doc)) {
+		json_decref(ids);
+		ids = NULL;
+	}
 	json_decref(doc);
 	return ids;
 }
@@ -400,7 +407,7 @@ static void kept_missing(struct kept *k, const char *why)
 			   (long)((now - k->gone_since_us) / 1000000));
 		return;
 	}
-	if (k->st != K_IDLE && !k->ws)
+	if (k->st != K_IDLE && k->st != K_BACKOFF && !k->ws)
 		kept_backoff(k, why);
 }
 
@@ -411,8 +418,8 @@ static void kws_opened(void *ud)
 	struct kept *k = ud;
 
 	k->st = K_READY;
-	k->retries = 0;
 	k->gone_since_us = 0;
+	k->exec_state[0] = '\0';	/* the old connection's state may be stale */
 	log_info(k->t->cfg->name, "connected to kernel %s", short_id(k->id));
 	kept_keepalive(k);	/* the first keepalive right away: quick proof it works */
 }
@@ -431,6 +438,9 @@ static void kws_message(void *ud, const struct jmsg_info *m)
 		return;
 	k->inflight[0] = '\0';
 	k->st = K_READY;
+	/* Backoff resets on a working keepalive, not on a handshake: a server
+	 * that accepts and then never answers must not be hammered. */
+	k->retries = 0;
 	sul_cancel(t->env->ctx, &k->sul_deadline);
 	k->rtt_ms = (long)((mono_us() - k->sent_us) / 1000);
 	k->last_ack = wall_now();
@@ -507,6 +517,13 @@ static void kept_connect(struct kept *k)
 	p.ca_file = t->cfg->ca_file;
 	p.insecure = t->cfg->insecure;
 	p.connect_timeout_secs = (int)(t->cfg->timeout_ms / 1000);
+	/* WebSocket pings notice a hung link even while the kernel is busy (when
+	 * no keepalive is sent): every timeout, within 5..30 s; dropped at 2x. */
+	p.ping_secs = (int)(t->cfg->timeout_ms / 1000);
+	if (p.ping_secs < 5)
+		p.ping_secs = 5;
+	if (p.ping_secs > 30)
+		p.ping_secs = 30;
 	k->st = K_CONNECTING;
 	k->ws = kws_open(t->env->ctx, &p, &kept_handlers, k, err, sizeof(err));
 	if (!k->ws) {
@@ -762,22 +779,26 @@ static void rest_done(void *ud, const struct rest_reply *r)
 	case V_OK:
 		break;
 	}
-	t->rest_failures = 0;
-	t->gone_since_us = 0;
 	if (t->cfg->kernel != KSEL_ID) {
 		json_t *ids = target_pick_kernels(t->cfg->kernel, t->cfg->kernel_arg, r->body);
 
+		/* An unreadable list is a failure like a 5xx: back off, don't reset. */
 		if (!ids) {
 			log_warn(t->cfg->name, "the kernel list was not the JSON array a Jupyter server sends");
 			t->rest_failures++;
 			return;
 		}
+		t->rest_failures = 0;
+		t->gone_since_us = 0;
 		reconcile(t, ids);
 		json_decref(ids);
 		if (t->ended)
 			return;
-	} else if (t->kernels) {
-		t->kernels->gone_since_us = 0;
+	} else {
+		t->rest_failures = 0;
+		t->gone_since_us = 0;
+		if (t->kernels)
+			t->kernels->gone_since_us = 0;
 	}
 	if (t->cfg->mode & MODE_HTTP)
 		log_debug(t->cfg->name, "REST ping answered in %.0f ms", r->seconds * 1000);

@@ -107,6 +107,8 @@ TEST(pick_kernels)
 	ids = target_pick_kernels(KSEL_ALL, NULL, "[1, \"x\", {\"id\": 5}, {\"id\":\"ok\"}]");
 	CHECK(json_array_size(ids) == 1);
 	json_decref(ids);
+	/* only junk: not a kernel list at all */
+	CHECK(target_pick_kernels(KSEL_ALL, NULL, "[{\"id\":12345}, \"kernel\", null, 3]") == NULL);
 }
 
 void suite_target(void)
