@@ -50,7 +50,7 @@ struct kws {
 	char *auth;			/* "token <t>": never logged */
 	size_t auth_len;
 	char label[96];			/* for debug logs */
-	char hostname[64];		/* for TLS error messages */
+	char hostname[256];		/* for TLS error messages */
 	char proxy[80];			/* "host:port" when proxied (no credentials), else "" */
 	unsigned tls:1;
 
@@ -1001,7 +1001,7 @@ static int tls_verify_reason(const struct kws *k, struct lws *wsi, char *out, si
 	if (v == X509_V_OK)
 		return 0;
 	if (v == X509_V_ERR_HOSTNAME_MISMATCH || v == X509_V_ERR_IP_ADDRESS_MISMATCH)
-		snprintf(out, outlen, "TLS certificate problem: the certificate is not for %s",
+		snprintf(out, outlen, "TLS certificate problem: the certificate is not for %.100s",
 			 k->hostname);
 	else
 		snprintf(out, outlen, "TLS certificate problem: %s%s", X509_verify_cert_error_string(v),
