@@ -622,6 +622,23 @@ out:
 	config_errors_free(&errs);
 }
 
+/* "keeping lab (http://…/), colab-tunnel (https://…)": what a phone screen needs. */
+static void notify_started(struct agent *a)
+{
+	char what[512], url[256];
+	size_t i;
+	int n = snprintf(what, sizeof(what), "keeping");
+
+	for (i = 0; i < a->cfg.ntargets && n > 0 && (size_t)n < sizeof(what); i++) {
+		const struct target_config *tc = &a->cfg.targets[i];
+
+		log_redact(tc->kind == TARGET_JUPYTER ? tc->url : tc->ping_url, url, sizeof(url));
+		n += snprintf(what + n, sizeof(what) - (size_t)n, "%s %s (%s)", i ? "," : "",
+			      tc->name, url);
+	}
+	notify_send(a->notify, "started", NULL, what);
+}
+
 /* ---- signals, adopted into the loop as a signalfd ---- */
 
 static int signal_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -939,12 +956,7 @@ int main(int argc, char **argv)
 	a.nlive = a.ntargets;
 	if (!detach && !a.opt.once)
 		summary(&a, stderr);
-	{
-		char what[256];
-
-		snprintf(what, sizeof(what), "keeping %zu target(s) alive", a.ntargets);
-		notify_send(a.notify, "started", NULL, what);
-	}
+	notify_started(&a);
 	for (i = 0; i < a.ntargets && !a.stopping; i++)
 		target_start(a.targets[i]);
 	state_write(&a);

@@ -77,6 +77,8 @@ struct target {
 
 static void kept_connect(struct kept *k);
 static void round_start(struct target *t);
+static void retry_sooner(struct target *t);
+static void round_cb(lws_sorted_usec_list_t *sul);
 
 /* ---- small helpers ---- */
 
@@ -674,7 +676,7 @@ static enum verdict classify(const struct target *t, const struct rest_reply *r,
 		snprintf(why, whylen, "cannot reach the server: %s", r->error);
 		return V_FAIL;
 	}
-	if (s == 401 || s == 403) {
+	if ((s == 401 || s == 403) && is_jupyter(t)) {
 		snprintf(why, whylen, "the server rejected the token (HTTP %ld); "
 			 "check token, token_file or JUPYTER_TOKEN", s);
 		return V_AUTH;
@@ -715,6 +717,7 @@ static void ping_reply(struct target *t, const struct rest_reply *r, enum verdic
 {
 	if (v == V_OK) {
 		t->consecutive_4xx = 0;
+		t->rest_failures = 0;
 		log_info(t->cfg->name, "ping answered HTTP %ld in %.0f ms", r->status, r->seconds * 1000);
 		set_result(t, "ok: HTTP %ld", r->status);
 		return;
@@ -729,6 +732,7 @@ static void ping_reply(struct target *t, const struct rest_reply *r, enum verdic
 	t->rest_failures++;
 	set_result(t, "failed: %s", why);
 	log_warn(t->cfg->name, "ping failed: %s", why);
+	retry_sooner(t);
 }
 
 static void rest_done(void *ud, const struct rest_reply *r)
@@ -765,6 +769,7 @@ static void rest_done(void *ud, const struct rest_reply *r)
 			}
 			t->rest_failures++;
 			log_warn(t->cfg->name, "%s; retrying", why);
+			retry_sooner(t);
 		}
 		return;
 	case V_FAIL:
@@ -775,6 +780,7 @@ static void rest_done(void *ud, const struct rest_reply *r)
 		t->rest_failures++;
 		set_result(t, "failed: %s", why);
 		log_warn(t->cfg->name, "%s", why);
+		retry_sooner(t);
 		return;
 	case V_OK:
 		break;
@@ -786,6 +792,7 @@ static void rest_done(void *ud, const struct rest_reply *r)
 		if (!ids) {
 			log_warn(t->cfg->name, "the kernel list was not the JSON array a Jupyter server sends");
 			t->rest_failures++;
+			retry_sooner(t);
 			return;
 		}
 		t->rest_failures = 0;
@@ -841,6 +848,25 @@ static void rest_round(struct target *t)
 
 /* ---- rounds ---- */
 
+/* A REST call failed: run the next round after the backoff delay when that
+ * comes before the regular one (a 5-minute interval must not mean a
+ * 5-minute wait after a 503). */
+static void retry_sooner(struct target *t)
+{
+	long ms;
+	double at;
+
+	if (t->stopped || t->ended || t->env->once || !t->rest_failures)
+		return;
+	ms = target_backoff_ms(t->rest_failures - 1, BACKOFF_BASE_MS, BACKOFF_CAP_MS, rnd());
+	at = wall_now() + ms / 1000.0;
+	if (t->next_round > 0 && at >= t->next_round)
+		return;
+	log_info(t->cfg->name, "retrying in %.1f s", ms / 1000.0);
+	t->next_round = at;
+	sul_in(t->env->ctx, &t->sul_round, round_cb, ms);
+}
+
 static void round_cb(lws_sorted_usec_list_t *sul)
 {
 	round_start(lws_container_of(sul, struct target, sul_round));
@@ -861,14 +887,7 @@ static void round_start(struct target *t)
 			kept_keepalive(k);
 	if (t->ended || t->env->once)
 		return;
-	/* After failures, retry sooner (with backoff), but never later than the interval. */
 	next = target_jitter_ms(t->cfg->interval_ms, t->cfg->jitter_pct, rnd());
-	if (t->rest_failures) {
-		long b = target_backoff_ms(t->rest_failures - 1, BACKOFF_BASE_MS, BACKOFF_CAP_MS, rnd());
-
-		if (b < next)
-			next = b;
-	}
 	t->next_round = wall_now() + next / 1000.0;
 	sul_in(t->env->ctx, &t->sul_round, round_cb, next);
 }
