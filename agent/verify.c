@@ -1,0 +1,837 @@
+/*
+ * verify: read back what the cullers see, and post activity to the hub.
+ * See verify.h.
+ *
+ * One read-back is up to three chains of REST calls, each at most one call
+ * in flight: the kept kernels one after another, /api/status, and the hub
+ * (the activity post, then the user's model). When the last chain ends, the
+ * read-back "settles": one log line with the ages, then the checks.
+ */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "jmsg.h"
+#include "log.h"
+#include "rest.h"
+#include "verify.h"
+
+#define VERIFY_MAX_KERNELS 64
+/* The hub hears of activity through the proxy poll (last_activity_interval)
+ * and the server's own post (JUPYTERHUB_ACTIVITY_INTERVAL), 300 s each by
+ * default; allow both plus a minute before calling the hub stuck. */
+#define HUB_REPORT_LAG_S 660.0
+
+enum layer_id { L_KERNEL, L_SERVER, L_HUB, L_COUNT };
+
+/* One layer's (or one kernel's) readings. */
+struct reading {
+	double prev;		/* activity at the previous read-back, 0 = none */
+	double cur;		/* at the latest, 0 = unknown */
+	double since;		/* monotonic time cur was first read */
+	int fresh;		/* read since the last settle */
+};
+
+struct kseen {
+	char id[80];
+	struct reading r;
+	char state[16];		/* execution_state */
+	int listed;		/* in the latest kernel list */
+};
+
+struct verify {
+	struct lws_context *ctx;
+	struct rest *rest;
+	const struct target_config *tc;
+	char *hub_api, *user, *server;	/* NULL when the target is not a hub server */
+	char *user_path;		/* user percent-encoded for URLs */
+	int hub_read;			/* may read GET {hub}/users/NAME */
+	int hub_post;			/* posts activity (hub_activity on/auto, until refused) */
+	int hub_posted;			/* the hub took this read-back's post */
+	int hub_post_warned;
+
+	struct rest_call *kcall, *scall, *hcall;
+	char (*queue)[80];		/* kernels of the running kernel chain */
+	size_t nqueue, iqueue;
+	struct kseen *seen;
+	size_t nseen;
+	struct reading layer[L_COUNT];	/* L_KERNEL unused: kernels are in seen */
+	int warned[L_COUNT];		/* the one warning per layer was logged */
+	char warning[L_COUNT][300];	/* current "did not move" text, "" when moving */
+	double last_start;		/* monotonic time of the last read-back */
+	void (*settled)(void *ud);
+	void *settled_ud;
+	lws_sorted_usec_list_t sul_settle;	/* a read-back that could start nothing */
+};
+
+/* Ages compare the servers' clocks with ours (wall time); durations of our
+ * own use the monotonic clock, so a clock step cannot stall read-backs. */
+static double clock_s(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double wall_now(void)
+{
+	return clock_s(CLOCK_REALTIME);
+}
+
+static double mono_now(void)
+{
+	return clock_s(CLOCK_MONOTONIC);
+}
+
+static const char *tname(const struct verify *v)
+{
+	return v->tc->name;
+}
+
+/* ---- pure helpers ---- */
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = tolower(c);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Percent-decode n bytes of s; NULL when malformed or decoding to NUL or '/'. */
+static char *pct_decode(const char *s, size_t n)
+{
+	char *out = malloc(n + 1), *o = out;
+	size_t i;
+
+	if (!out)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		if (s[i] == '%') {
+			if (i + 2 >= n || hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0)
+				goto bad;
+			*o = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+			if (*o == '\0' || *o == '/')
+				goto bad;
+			o++;
+			i += 2;
+		} else {
+			*o++ = s[i];
+		}
+	}
+	*o = '\0';
+	return out;
+bad:
+	free(out);
+	return NULL;
+}
+
+static char *pct_encode(const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char *out = malloc(strlen(s) * 3 + 1), *o = out;
+
+	if (!out)
+		return NULL;
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+			*o++ = (char)c;
+		} else {
+			*o++ = '%';
+			*o++ = hex[c >> 4];
+			*o++ = hex[c & 15];
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+/* Length of the path segment at s (up to '/' or the end). */
+static size_t seglen(const char *s)
+{
+	return strcspn(s, "/");
+}
+
+int verify_hub_from_url(const char *url, char **hub_api, char **user, char **server)
+{
+	const char *host, *path, *p;
+
+	if (!strncmp(url, "https://", 8))
+		host = url + 8;
+	else if (!strncmp(url, "http://", 7))
+		host = url + 7;
+	else
+		return -1;
+	if (strpbrk(url, "?#"))
+		return -1;
+	path = strchr(host, '/');
+	if (!path || path == host)
+		return -1;
+	/* The first "/user/" after which only NAME/ or NAME/SERVER/ follows: a
+	 * hub's base URL may itself contain "/user/". */
+	for (p = strstr(path, "/user/"); p; p = strstr(p + 1, "/user/")) {
+		const char *name = p + 6, *srv = NULL, *end;
+		size_t nlen = seglen(name), slen = 0;
+		char *a, *u, *s;
+
+		if (!nlen)
+			continue;
+		end = name + nlen;
+		if (*end == '/' && end[1]) {
+			srv = end + 1;
+			slen = seglen(srv);
+			end = srv + slen;
+		}
+		if (*end == '/')
+			end++;
+		if (*end)
+			continue;
+		u = pct_decode(name, nlen);
+		s = srv ? pct_decode(srv, slen) : strdup("");
+		a = malloc((size_t)(p - url) + sizeof("/hub/api"));
+		if (!u || !s || !a) {
+			free(u);
+			free(s);
+			free(a);
+			return -1;
+		}
+		memcpy(a, url, (size_t)(p - url));
+		strcpy(a + (p - url), "/hub/api");
+		*hub_api = a;
+		*user = u;
+		*server = s;
+		return 0;
+	}
+	return -1;
+}
+
+int verify_did_not_move(double prev, double cur, double still_s, double lag_s)
+{
+	if (prev <= 0 || cur <= 0)
+		return 0;	/* nothing to compare yet */
+	return cur <= prev && still_s > lag_s;
+}
+
+char *verify_format_ages(char *out, size_t outlen, double kernel_age, int kernel_busy,
+			 double server_age, double hub_age)
+{
+	const struct { double age; const char *what; } parts[] = {
+		{ kernel_age, kernel_busy ? "kernel, busy" : "kernel" },
+		{ server_age, "server" },
+		{ hub_age, "hub" },
+	};
+	size_t i, n = 0;
+	int first = 1;
+
+	if (!outlen)
+		return out;
+	out[0] = '\0';
+	for (i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		int w;
+
+		if (parts[i].age < 0)
+			continue;
+		w = snprintf(out + n, outlen - n, "%s%.0f s ago (%s)",
+			     first ? "culler sees activity " : ", ", parts[i].age, parts[i].what);
+		if (w < 0 || (size_t)w >= outlen - n) {
+			out[n] = '\0';	/* whole parts only */
+			break;
+		}
+		n += (size_t)w;
+		first = 0;
+	}
+	return out;
+}
+
+/* ---- readings ---- */
+
+static void reading_set(struct reading *r, double act, double now)
+{
+	r->prev = r->cur;
+	if (act != r->cur || !r->since)
+		r->since = now;
+	r->cur = act;
+	r->fresh = 1;
+}
+
+/* "last_activity" of a JSON object as epoch seconds, or 0. */
+static double json_activity(json_t *o)
+{
+	const char *s = json_string_value(json_object_get(o, "last_activity"));
+	double t;
+
+	return s && jmsg_parse_iso(s, &t) == 0 ? t : 0;
+}
+
+/* The reply's JSON object, or NULL (and a debug line saying why). */
+static json_t *reply_object(const struct verify *v, const char *what, const struct rest_reply *r)
+{
+	json_t *o;
+
+	if (r->curl_code) {
+		log_debug(tname(v), "read-back of %s failed: %s", what, r->error);
+		return NULL;
+	}
+	if (r->status != 200 || !rest_reply_is_json(r)) {
+		log_debug(tname(v), "read-back of %s: HTTP %ld", what, r->status);
+		return NULL;
+	}
+	o = json_loads(r->body, 0, NULL);
+	if (!json_is_object(o)) {
+		json_decref(o);
+		log_debug(tname(v), "read-back of %s: not a JSON object", what);
+		return NULL;
+	}
+	return o;
+}
+
+static struct rest_call *start(struct verify *v, const char *method, const char *url,
+			       const char *body, rest_done_fn done)
+{
+	struct rest_request req = {0};
+
+	req.url = url;
+	req.method = method;
+	req.body = body;
+	req.token = v->tc->token;
+	req.ca_file = v->tc->ca_file;
+	req.insecure = v->tc->insecure;
+	req.timeout_ms = v->tc->timeout_ms;
+	return rest_start(v->rest, &req, done, v);
+}
+
+/* ---- settling: the log line and the checks ---- */
+
+static double age_of(double act, double now)
+{
+	if (act <= 0)
+		return -1;
+	return act < now ? now - act : 0;	/* a server clock ahead of ours */
+}
+
+/* The oldest kept kernel's activity (what the kernel culler acts on first). */
+static double kernels_oldest(const struct verify *v, int *busy)
+{
+	double t = 0;
+	size_t i;
+
+	*busy = 0;
+	for (i = 0; i < v->nseen; i++) {
+		if (!v->seen[i].r.cur)
+			continue;
+		if (!t || v->seen[i].r.cur < t)
+			t = v->seen[i].r.cur;
+		if (!strcmp(v->seen[i].state, "busy"))
+			*busy = 1;
+	}
+	return t;
+}
+
+static void layer_warn(struct verify *v, enum layer_id l, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void layer_warn(struct verify *v, enum layer_id l, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(v->warning[l], sizeof(v->warning[l]), fmt, ap);
+	va_end(ap);
+	if (!v->warned[l]) {
+		v->warned[l] = 1;
+		log_warn(tname(v), "%s", v->warning[l]);
+	}
+}
+
+static void check_kernels(struct verify *v, double mono)
+{
+	size_t i;
+
+	/* Only execute keepalives move a kernel; REST pings never do. */
+	if (!(v->tc->mode & MODE_EXECUTE))
+		return;
+	for (i = 0; i < v->nseen; i++) {
+		struct kseen *k = &v->seen[i];
+
+		if (!k->r.fresh)
+			continue;
+		v->warning[L_KERNEL][0] = '\0';
+		/* A busy kernel is never culled, and a long silent cell sends nothing. */
+		if (!strcmp(k->state, "busy"))
+			continue;
+		if (verify_did_not_move(k->r.prev, k->r.cur, mono - k->r.since, 0)) {
+			layer_warn(v, L_KERNEL, "kernel %.8s: the kernel's last_activity did not move: "
+				   "the server may not count this traffic (jupyter_server >= 2.15 "
+				   "untracked types?), so its kernel culler may still cull it", k->id);
+			return;
+		}
+	}
+}
+
+static void check_server(struct verify *v, double mono)
+{
+	struct reading *r = &v->layer[L_SERVER];
+
+	if (!r->fresh)
+		return;
+	v->warning[L_SERVER][0] = '\0';
+	if (verify_did_not_move(r->prev, r->cur, mono - r->since, 0))
+		layer_warn(v, L_SERVER, "the server's last_activity (/api/status) did not move: the "
+			   "server does not count the agent's traffic as activity, so its "
+			   "shutdown_no_activity_timeout (if set) may still stop it");
+}
+
+static void check_hub(struct verify *v, double mono)
+{
+	struct reading *r = &v->layer[L_HUB];
+	double lag = HUB_REPORT_LAG_S;
+
+	if (!r->fresh)
+		return;
+	v->warning[L_HUB][0] = '\0';
+	if (v->hub_posted) {
+		/* The hub took our post just now: its record must show it. */
+		if (verify_did_not_move(r->prev, r->cur, mono - r->since, 0))
+			layer_warn(v, L_HUB, "the hub's last_activity did not move although it accepted "
+				   "the activity post: is the agent's clock behind the hub's?");
+		return;
+	}
+	if (lag < 3 * v->tc->interval_ms / 1000.0)
+		lag = 3 * v->tc->interval_ms / 1000.0;
+	if (verify_did_not_move(r->prev, r->cur, mono - r->since, lag))
+		layer_warn(v, L_HUB, "the hub's last_activity did not move for %.0f s: the proxy may not "
+			   "report activity (e.g. traefik-based hubs); hub_activity = on posts it "
+			   "directly", mono - r->since);
+}
+
+static void settle(struct verify *v)
+{
+	double now = wall_now(), kact;
+	char line[200];
+	int busy;
+	size_t i;
+
+	if (v->kcall || v->scall || v->hcall)
+		return;
+	kact = kernels_oldest(v, &busy);
+	verify_format_ages(line, sizeof(line), age_of(kact, now), busy,
+			   age_of(v->layer[L_SERVER].cur, now),
+			   v->hub_api ? age_of(v->layer[L_HUB].cur, now) : -1);
+	if (line[0])
+		log_info(tname(v), "%s", line);
+	check_kernels(v, mono_now());
+	check_server(v, mono_now());
+	check_hub(v, mono_now());
+	for (i = 0; i < v->nseen; i++)
+		v->seen[i].r.fresh = 0;
+	for (i = 0; i < L_COUNT; i++)
+		v->layer[i].fresh = 0;
+	v->hub_posted = 0;
+	/* Last: the callback may free v. Every caller returns right after. */
+	if (v->settled)
+		v->settled(v->settled_ud);
+}
+
+/* ---- kernels: one GET after another ---- */
+
+static struct kseen *seen_find(struct verify *v, const char *id, int add)
+{
+	struct kseen *k;
+	size_t i;
+
+	for (i = 0; i < v->nseen; i++)
+		if (!strcmp(v->seen[i].id, id))
+			return &v->seen[i];
+	if (!add || v->nseen >= VERIFY_MAX_KERNELS)
+		return NULL;
+	k = &v->seen[v->nseen++];
+	memset(k, 0, sizeof(*k));
+	snprintf(k->id, sizeof(k->id), "%s", id);
+	return k;
+}
+
+static void seen_remove(struct verify *v, struct kseen *k)
+{
+	size_t i = (size_t)(k - v->seen);
+
+	memmove(&v->seen[i], &v->seen[i + 1], (v->nseen - i - 1) * sizeof(*k));
+	v->nseen--;
+}
+
+static void kernel_next(struct verify *v);
+
+static void kernel_done(void *ud, const struct rest_reply *r)
+{
+	struct verify *v = ud;
+	const char *id = v->queue[v->iqueue];
+	json_t *o;
+
+	v->kcall = NULL;
+	if (!r->curl_code && r->status == 404) {
+		struct kseen *k = seen_find(v, id, 0);
+
+		if (k)
+			seen_remove(v, k);	/* gone: the target notices and says so */
+	} else if ((o = reply_object(v, "the kernel", r))) {
+		struct kseen *k = seen_find(v, id, 1);
+		double act = json_activity(o);
+
+		if (k && act > 0) {
+			reading_set(&k->r, act, mono_now());
+			k->listed = 1;	/* new kernels are not marked by kernels_start */
+			snprintf(k->state, sizeof(k->state), "%s",
+				 json_string_value(json_object_get(o, "execution_state")) ?
+				 json_string_value(json_object_get(o, "execution_state")) : "");
+		}
+		json_decref(o);
+	}
+	v->iqueue++;
+	kernel_next(v);
+	if (!v->kcall)
+		settle(v);
+}
+
+/* Start the next kernel's read-back; at the end, forget kernels no longer kept. */
+static void kernel_next(struct verify *v)
+{
+	char url[1024];
+	size_t i;
+
+	while (v->iqueue < v->nqueue) {
+		/* ?no_track_activity: the read-back must not move the server's activity. */
+		if (snprintf(url, sizeof(url), "%sapi/kernels/%s?no_track_activity=1", v->tc->url,
+			     v->queue[v->iqueue]) < (int)sizeof(url) &&
+		    (v->kcall = start(v, "GET", url, NULL, kernel_done)))
+			return;
+		v->iqueue++;
+	}
+	for (i = v->nseen; i-- > 0;)
+		if (!v->seen[i].listed)
+			seen_remove(v, &v->seen[i]);
+}
+
+static void kernels_start(struct verify *v, const char *const *ids, size_t n)
+{
+	size_t i;
+
+	if (n > VERIFY_MAX_KERNELS)
+		n = VERIFY_MAX_KERNELS;
+	free(v->queue);
+	v->queue = n ? calloc(n, sizeof(*v->queue)) : NULL;
+	v->nqueue = v->queue ? n : 0;
+	v->iqueue = 0;
+	for (i = 0; i < v->nqueue; i++)
+		snprintf(v->queue[i], sizeof(v->queue[i]), "%s", ids[i]);
+	/* Forget kernels no longer kept (at the end of the chain); keep the
+	 * history of the others even when one read-back fails. */
+	for (i = 0; i < v->nseen; i++) {
+		size_t j;
+
+		v->seen[i].listed = 0;
+		for (j = 0; j < v->nqueue; j++)
+			if (!strcmp(v->seen[i].id, v->queue[j]))
+				v->seen[i].listed = 1;
+	}
+	kernel_next(v);
+}
+
+/* ---- the server ---- */
+
+static void server_done(void *ud, const struct rest_reply *r)
+{
+	struct verify *v = ud;
+	json_t *o;
+
+	v->scall = NULL;
+	if ((o = reply_object(v, "the server's status", r))) {
+		double act = json_activity(o);
+
+		if (act > 0)
+			reading_set(&v->layer[L_SERVER], act, mono_now());
+		json_decref(o);
+	}
+	settle(v);
+}
+
+static void server_start(struct verify *v)
+{
+	char url[1024];
+
+	/* /api/status is not tracked: reading it does not move last_activity. */
+	if (snprintf(url, sizeof(url), "%sapi/status", v->tc->url) < (int)sizeof(url))
+		v->scall = start(v, "GET", url, NULL, server_done);
+}
+
+/* ---- the hub ---- */
+
+static void hub_read_done(void *ud, const struct rest_reply *r)
+{
+	struct verify *v = ud;
+	json_t *o, *servers;
+	double act = 0;
+
+	v->hcall = NULL;
+	if (!r->curl_code && (r->status == 401 || r->status == 403 || r->status == 404)) {
+		/* The hub answers 404 for a user the token may not see. */
+		v->hub_read = 0;
+		log_info(tname(v), "the token may not read the hub's record of %s's server (HTTP %ld); "
+			 "not reading it back", v->user, r->status);
+		settle(v);
+		return;
+	}
+	if ((o = reply_object(v, "the hub's user model", r))) {
+		servers = json_object_get(o, "servers");
+		if (json_is_object(servers)) {
+			json_t *s = json_object_get(servers, v->server);
+
+			if (s)
+				act = json_activity(s);
+			else
+				log_debug(tname(v), "the hub lists no running server '%s' for %s",
+					  v->server, v->user);
+		} else if (!(act = json_activity(o))) {
+			v->hub_read = 0;
+			log_info(tname(v), "the token may not read the hub's activity for %s; "
+				 "not reading it back", v->user);
+		}
+		/* Without read:servers the user's own last_activity is the closest. */
+		if (act > 0)
+			reading_set(&v->layer[L_HUB], act, mono_now());
+		json_decref(o);
+	}
+	settle(v);
+}
+
+static void hub_read_start(struct verify *v)
+{
+	char url[1024];
+
+	if (!v->hub_read)
+		return;
+	if (snprintf(url, sizeof(url), "%s/users/%s", v->hub_api, v->user_path) < (int)sizeof(url))
+		v->hcall = start(v, "GET", url, NULL, hub_read_done);
+}
+
+static void post_refused(struct verify *v, const struct rest_reply *r)
+{
+	char why[200];
+	int permanent = !r->curl_code && r->status >= 300 && r->status < 500;
+
+	if (r->curl_code)
+		snprintf(why, sizeof(why), "%s", r->error);
+	else if (r->status == 403 || r->status == 401)
+		snprintf(why, sizeof(why), "HTTP %ld: the token lacks the users:activity scope", r->status);
+	else
+		snprintf(why, sizeof(why), "HTTP %ld", r->status);
+	if (v->tc->hub_activity == HUB_AUTO) {
+		if (!permanent) {
+			log_debug(tname(v), "could not post activity to the hub: %s", why);
+			return;
+		}
+		v->hub_post = 0;
+		log_info(tname(v), "the hub did not take the activity post (%s); relying on the proxy "
+			 "and the server's own reports", why);
+		return;
+	}
+	if (permanent)
+		v->hub_post = 0;
+	if (!v->hub_post_warned) {
+		v->hub_post_warned = 1;
+		log_warn(tname(v), "hub_activity = on, but the hub did not take the activity post to "
+			 "%s/users/%s/activity (%s)%s", v->hub_api, v->user_path, why,
+			 permanent ? "; not posting again" : "");
+	}
+}
+
+static void hub_post_done(void *ud, const struct rest_reply *r)
+{
+	struct verify *v = ud;
+
+	v->hcall = NULL;
+	if (!r->curl_code && r->status >= 200 && r->status < 300) {
+		v->hub_posted = 1;
+		log_debug(tname(v), "posted activity to the hub");
+	} else {
+		post_refused(v, r);
+	}
+	hub_read_start(v);
+	if (!v->hcall)
+		settle(v);
+}
+
+static void hub_start(struct verify *v)
+{
+	char url[1024], now[40], *body;
+	json_t *doc;
+
+	if (!v->hub_post) {
+		hub_read_start(v);
+		return;
+	}
+	jmsg_now_iso(now, sizeof(now));
+	doc = json_pack("{s:{s:{s:s}}, s:s}", "servers", v->server, "last_activity", now,
+			"last_activity", now);
+	body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	json_decref(doc);
+	if (body && snprintf(url, sizeof(url), "%s/users/%s/activity", v->hub_api, v->user_path) <
+	    (int)sizeof(url))
+		v->hcall = start(v, "POST", url, body, hub_post_done);
+	free(body);
+	if (!v->hcall)
+		hub_read_start(v);
+}
+
+/* ---- public ---- */
+
+struct verify *verify_new(struct lws_context *ctx, struct rest *rest,
+			  const struct target_config *tc)
+{
+	struct verify *v;
+	char *derived = NULL;
+
+	if (tc->kind != TARGET_JUPYTER || !tc->url)
+		return NULL;
+	v = calloc(1, sizeof(*v));
+	if (!v || !(v->seen = calloc(VERIFY_MAX_KERNELS, sizeof(*v->seen))))
+		goto fail;
+	v->ctx = ctx;
+	v->rest = rest;
+	v->tc = tc;
+	if (verify_hub_from_url(tc->url, &derived, &v->user, &v->server) == 0) {
+		if (tc->hub_api_url) {
+			size_t n = strlen(tc->hub_api_url);
+
+			while (n > 0 && tc->hub_api_url[n - 1] == '/')
+				n--;
+			v->hub_api = strndup(tc->hub_api_url, n);
+			free(derived);
+		} else {
+			v->hub_api = derived;
+		}
+		if (!v->hub_api || !(v->user_path = pct_encode(v->user)))
+			goto fail;
+		v->hub_read = 1;
+		v->hub_post = tc->hub_activity != HUB_OFF;
+		log_debug(tc->name, "hub API %s, user %s, server '%s'", v->hub_api, v->user, v->server);
+	} else if (tc->hub_api_url) {
+		log_warn(tc->name, "hub_api_url is set, but the URL is not a hub user's server "
+			 "(.../user/NAME/): not reading or posting hub activity");
+	} else if (tc->hub_activity == HUB_ON) {
+		log_warn(tc->name, "hub_activity = on, but the hub is unknown: set hub_api_url, or use "
+			 "the hub URL of the server (.../user/NAME/)");
+	}
+	return v;
+fail:
+	log_error(tc->name, "out of memory");
+	verify_free(v);
+	return NULL;
+}
+
+static void settle_cb(lws_sorted_usec_list_t *sul)
+{
+	settle(lws_container_of(sul, struct verify, sul_settle));
+}
+
+static void sul_noop(lws_sorted_usec_list_t *sul)
+{
+	(void)sul;
+}
+
+void verify_on_settled(struct verify *v, void (*settled)(void *ud), void *ud)
+{
+	if (!v)
+		return;
+	v->settled = settled;
+	v->settled_ud = ud;
+}
+
+void verify_round(struct verify *v, const char *const *kernel_ids, size_t n)
+{
+	double now;
+
+	if (!v)
+		return;
+	now = mono_now();
+	/* Called after every acknowledged keepalive: one read-back per round. */
+	if (v->last_start && now - v->last_start < v->tc->interval_ms / 2000.0)
+		return;
+	v->last_start = now;
+	if (!v->kcall)
+		kernels_start(v, kernel_ids, n);
+	if (!v->scall)
+		server_start(v);
+	if (!v->hcall && v->hub_api)
+		hub_start(v);
+	/* Nothing could start: settle from the loop, never from inside this call. */
+	if (!v->kcall && !v->scall && !v->hcall && v->ctx)
+		lws_sul_schedule(v->ctx, 0, &v->sul_settle, settle_cb, 1);
+}
+
+static json_t *age_json(double act, double now)
+{
+	double a = age_of(act, now);
+
+	return a < 0 ? json_null() : json_integer((json_int_t)(a + 0.5));
+}
+
+json_t *verify_status_json(const struct verify *v)
+{
+	char warning[sizeof(v->warning)];
+	double now = wall_now();
+	size_t i, n = 0;
+	int busy;
+
+	if (!v)
+		return json_null();
+	warning[0] = '\0';
+	for (i = 0; i < L_COUNT; i++) {
+		if (!v->warning[i][0])
+			continue;
+		n += (size_t)snprintf(warning + n, sizeof(warning) - n, "%s%s", n ? "; " : "",
+				      v->warning[i]);
+		if (n >= sizeof(warning))
+			break;
+	}
+	return json_pack("{s:o, s:o, s:o, s:o}",
+			 "kernel_activity_age_s", age_json(kernels_oldest(v, &busy), now),
+			 "server_activity_age_s", age_json(v->layer[L_SERVER].cur, now),
+			 "hub_activity_age_s", v->hub_api ? age_json(v->layer[L_HUB].cur, now) : json_null(),
+			 "warning", warning[0] ? json_string(warning) : json_null());
+}
+
+void verify_set_config(struct verify *v, const struct target_config *tc)
+{
+	/* Identical (config_target_equal), so the hub derived from it stands. */
+	if (v)
+		v->tc = tc;
+}
+
+const char *verify_hub_user(const struct verify *v)
+{
+	return v ? v->user : NULL;
+}
+
+void verify_free(struct verify *v)
+{
+	if (!v)
+		return;
+	/* Portable cancel: lws_sul_cancel() is 4.1-only (LIBS.md §1). */
+	if (v->ctx)
+		lws_sul_schedule(v->ctx, 0, &v->sul_settle, sul_noop, LWS_SET_TIMER_USEC_CANCEL);
+	rest_cancel(v->rest, v->kcall);
+	rest_cancel(v->rest, v->scall);
+	rest_cancel(v->rest, v->hcall);
+	free(v->queue);
+	free(v->seen);
+	free(v->hub_api);
+	free(v->user);
+	free(v->server);
+	free(v->user_path);
+	free(v);
+}

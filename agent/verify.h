@@ -1,0 +1,131 @@
+/*
+ * verify: what the cullers see. After a successful round, read back the
+ * activity each culler reads, and tell the hub about the activity when
+ * allowed (shared/PROTOCOL.md, "The three cullers").
+ *
+ *   layer   read back with                       what culls on it
+ *   kernel  GET <url>api/kernels/<id>            the kernel culler
+ *           (last_activity, execution_state)
+ *   server  GET <url>api/status (last_activity)  shutdown_no_activity_timeout
+ *   hub     GET {hub}/users/NAME                 jupyterhub-idle-culler
+ *           (servers[SERVER].last_activity)
+ *
+ * Read-backs never create activity themselves: /api/status is not tracked,
+ * and the kernel read-back carries ?no_track_activity (jupyter_server skips
+ * api_last_activity for it), so the server layer shows only real activity.
+ *
+ * Hub: its API URL is the target's hub_api_url, else derived from a URL of
+ * the form …/user/NAME/ or …/user/NAME/SERVER/ (hub at …/hub/api). With
+ * hub_activity = on, or auto, each read-back first posts
+ *     POST {hub}/users/NAME/activity
+ *     {"servers": {SERVER: {"last_activity": now}}, "last_activity": now}
+ * as the single-user server itself does, so that the hub culler sees the
+ * keepalive even where the proxy reports nothing (traefik-based hubs). When
+ * the hub refuses (403), auto stops quietly (one info line), on warns once.
+ * A token that may not read the user's model (403/404) stops the hub
+ * read-back after one info line.
+ *
+ * Each read-back logs one line, "culler sees activity 1 s ago (kernel), 0 s
+ * ago (server), 3 s ago (hub)". A layer whose activity did not move between
+ * two read-backs with a successful round between them gets one warning (once
+ * per layer per run) saying what that means. Values are compared with the
+ * previous reading, not with the agent's clock, so clock skew between the
+ * agent and a remote server does not cause false warnings. The hub may lag
+ * by its reporting intervals (proxy poll and the server's own post, 300 s
+ * each by default) unless the agent posts itself.
+ *
+ * At most one read-back of each kind is in flight; read-backs closer together
+ * than half the interval are skipped, so verify_round() may be called after
+ * every acknowledged keepalive. All requests use the target's token, ca_file,
+ * insecure and timeout, through rest (which never follows redirects). Bodies
+ * are never printed.
+ *
+ * Ownership: verify keeps a pointer to tc (which must outlive it) and copies
+ * everything else it is given.
+ */
+#ifndef AGENT_VERIFY_H
+#define AGENT_VERIFY_H
+
+#include <stddef.h>
+#include <jansson.h>
+#include <libwebsockets.h>
+
+#include "config.h"
+
+struct rest;
+struct verify;
+
+/*
+ * Create the read-back for a Jupyter target. Returns NULL for targets with
+ * nothing to read back (ping targets) and on allocation failure; every
+ * function below accepts NULL and then does nothing.
+ */
+struct verify *verify_new(struct lws_context *ctx, struct rest *rest,
+			  const struct target_config *tc);
+
+/*
+ * A round succeeded, keeping these kernels (n may be 0: server and hub
+ * only). Starts the read-back (and the hub activity post) unless one ran less
+ * than half an interval ago. Never calls back into the caller.
+ */
+void verify_round(struct verify *v, const char *const *kernel_ids, size_t n);
+
+/*
+ * Call settled(ud) each time a read-back has finished (its line logged),
+ * whatever it found; NULL stops that. For --once, which should end only after
+ * the read-back: settled may free v (verify_free) from inside the call.
+ */
+void verify_on_settled(struct verify *v, void (*settled)(void *ud), void *ud);
+
+/*
+ * For --status and the state file (new reference):
+ * {"kernel_activity_age_s": n|null, "server_activity_age_s": n|null,
+ *  "hub_activity_age_s": n|null, "warning": "…"|null}
+ * Ages are whole seconds from now to the last activity read back (the oldest
+ * of the kept kernels); null when unknown. json null for a NULL v.
+ */
+json_t *verify_status_json(const struct verify *v);
+
+/* A config reload found an identical target config: use tc from now on. */
+void verify_set_config(struct verify *v, const struct target_config *tc);
+
+/*
+ * The hub user whose server the target is (from a …/user/NAME/ URL), or NULL
+ * when the target is not a hub user's server (or v is NULL). For messages
+ * ("the hub did not accept the token for /user/NAME/") and for treating the
+ * hub proxy's 503 as a server that went away.
+ */
+const char *verify_hub_user(const struct verify *v);
+
+/* Cancel its calls and free. NULL is ignored. */
+void verify_free(struct verify *v);
+
+/* Pure helpers (unit-tested). */
+
+/*
+ * Split a hub user-server URL, "http(s)://HOST[/PREFIX]/user/NAME/" or
+ * ".../user/NAME/SERVER/" (trailing '/' optional), into the hub API URL
+ * "http(s)://HOST[/PREFIX]/hub/api", the user name and the server name ("" for
+ * the default server), percent-decoded. Returns 0 and malloc'd strings, or -1
+ * (outputs untouched) when url is not of that form.
+ */
+int verify_hub_from_url(const char *url, char **hub_api, char **user, char **server);
+
+/*
+ * Did a layer fail to move? prev and cur are its activity (epoch seconds) at
+ * two read-backs with a successful round between them (0 = unknown);
+ * still_s is how long the value has stayed at cur, and lag_s how long the
+ * layer may legitimately lag (0 for kernel and server, which record activity
+ * at once). 1 when it did not move, else 0.
+ */
+int verify_did_not_move(double prev, double cur, double still_s, double lag_s);
+
+/*
+ * "culler sees activity 1 s ago (kernel), 0 s ago (server), 3 s ago (hub)";
+ * a negative age leaves its layer out, kernel_busy adds ", busy". Returns
+ * out, always NUL-terminated; "" when every age is unknown.
+ */
+char *verify_format_ages(char *out, size_t outlen, double kernel_age, int kernel_busy,
+			 double server_age, double hub_age);
+
+#endif
