@@ -669,6 +669,40 @@ static void target_row(json_t *t, time_t now, char row[NCOLS][CELL])
 	clean(buf, row[COL_NEXT], CELL);
 }
 
+/*
+ * "culler sees activity 3 s ago (kernel), 1 s ago (server), 2 s ago (hub)":
+ * the ages were read back when the state file was written, stale_s ago.
+ */
+static void print_culler(json_t *t, long stale_s, FILE *out)
+{
+	static const char *const layer[] = { "kernel", "server", "hub" };
+	static const char *const key[] = { "kernel_activity_age_s", "server_activity_age_s",
+					   "hub_activity_age_s" };
+	json_t *c = json_object_get(t, "culler");
+	char line[CELL], name[CELL], ago[32];
+	size_t n = 0;
+
+	if (!json_is_object(c))
+		return;
+	if (stale_s < 0)
+		stale_s = 0;
+	for (size_t i = 0; i < 3; i++) {
+		json_t *v = json_object_get(c, key[i]);
+
+		if (!json_is_integer(v) || n >= sizeof(line))
+			continue;
+		n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%s ago (%s)", n ? ", " : "",
+				      span((long)json_integer_value(v) + stale_s, ago, sizeof(ago)),
+				      layer[i]);
+	}
+	if (n)
+		fprintf(out, "  %s: culler sees activity %s\n", clean(jstr(t, "name"), name, sizeof(name)),
+			line);
+	if (json_is_string(json_object_get(c, "warning")))
+		fprintf(out, "  %s: warning: %s\n", clean(jstr(t, "name"), name, sizeof(name)),
+			clean(jstr(c, "warning"), line, sizeof(line)));
+}
+
 static void print_running(const struct agent *ag, time_t now, FILE *out)
 {
 	static const char *const head[NCOLS] = { "target", "url", "kernel", "last keepalive", "next" };
@@ -710,6 +744,8 @@ static void print_running(const struct agent *ag, time_t now, FILE *out)
 		fprintf(out, "  (no targets yet)\n");
 	}
 	free(rows);
+	json_array_foreach(targets, i, t)
+		print_culler(t, (long)(now - ag->mtime), out);
 	fprintf(out, "  stops:  %s\n", clean(jstr(ag->st, "stop"), buf, sizeof(buf)));
 	fprintf(out, "  log:    %s\n", clean(jstr(ag->st, "log"), buf, sizeof(buf)));
 }

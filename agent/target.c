@@ -17,6 +17,7 @@
 #include "log.h"
 #include "rest.h"
 #include "target.h"
+#include "verify.h"
 
 #define BACKOFF_BASE_MS 1000
 #define BACKOFF_CAP_MS 60000
@@ -61,6 +62,7 @@ struct target {
 	const struct target_config *cfg;
 	struct kept *kernels;
 	struct rest_call *call;		/* at most one REST call in flight */
+	struct verify *verify;		/* what the cullers see; NULL for ping targets */
 	unsigned rest_failures;
 	unsigned consecutive_4xx;	/* ping targets */
 	int64_t gone_since_us;		/* list endpoint missing since */
@@ -68,6 +70,7 @@ struct target {
 	int ended;
 	int warned_no_kernel;
 	int once_rest_ok;
+	int once_seen;			/* --once: the read-back has settled */
 	double last_round, next_round;
 	double last_ok;			/* wall time of the last verified keepalive or ping */
 	char last_result[300];
@@ -77,6 +80,7 @@ struct target {
 
 static void kept_connect(struct kept *k);
 static void round_start(struct target *t);
+static void verify_after_round(struct target *t);
 static void retry_sooner(struct target *t);
 static void round_cb(lws_sorted_usec_list_t *sul);
 
@@ -329,7 +333,17 @@ static void once_check(struct target *t)
 			if (!k->once_ok)
 				return;
 	}
+	if (t->verify && !t->once_seen)
+		return;		/* wait for what the cullers see (verify_on_settled) */
 	target_end(t, 0, "round verified");
+}
+
+static void once_seen_cb(void *ud)
+{
+	struct target *t = ud;
+
+	t->once_seen = 1;
+	once_check(t);
 }
 
 static void once_deadline_cb(lws_sorted_usec_list_t *sul)
@@ -452,6 +466,7 @@ static void kws_message(void *ud, const struct jmsg_info *m)
 		 k->rtt_ms, !strcmp(m->reply_status, "aborted") ? " (aborted behind an error; still counts)" : "");
 	set_result(t, "ok: keepalive acknowledged in %ld ms", k->rtt_ms);
 	k->once_ok = 1;
+	verify_after_round(t);
 	once_check(t);
 }
 
@@ -548,6 +563,7 @@ static void deadline_cb(lws_sorted_usec_list_t *sul)
 		log_debug(t->cfg->name, "kernel %s: keepalive queued behind a running cell",
 			  short_id(k->id));
 		sul_in(t->env->ctx, &k->sul_deadline, deadline_cb, t->cfg->timeout_ms);
+		verify_after_round(t);
 		return;
 	}
 	if (t->env->once) {
@@ -573,6 +589,7 @@ static void kept_keepalive(struct kept *k)
 		log_debug(t->cfg->name, "kernel %s is busy; skipping this round", short_id(k->id));
 		set_result(t, "ok: kernel busy (not culled while busy)");
 		k->once_ok = 1;
+		verify_after_round(t);
 		once_check(t);
 		return;
 	}
@@ -671,21 +688,30 @@ static enum verdict classify(const struct target *t, const struct rest_reply *r,
 			     char *why, size_t whylen)
 {
 	long s = r->status;
+	const char *hub_user = verify_hub_user(t->verify);
 
 	if (r->curl_code) {
 		snprintf(why, whylen, "cannot reach the server: %s", r->error);
 		return V_FAIL;
 	}
 	if ((s == 401 || s == 403) && is_jupyter(t)) {
-		snprintf(why, whylen, "the server rejected the token (HTTP %ld); "
-			 "check token, token_file or JUPYTER_TOKEN", s);
+		if (hub_user)
+			snprintf(why, whylen, "the hub did not accept the token for /user/%s/ (HTTP %ld); "
+				 "check token, token_file or JUPYTER_TOKEN", hub_user, s);
+		else
+			snprintf(why, whylen, "the server rejected the token (HTTP %ld); "
+				 "check token, token_file or JUPYTER_TOKEN", s);
 		return V_AUTH;
 	}
 	if (s >= 300 && s < 400) {
 		/* A redirect to a login page means the token was not accepted; the
 		 * hub redirects /user/NAME/ to /hub/user/NAME/ when the server stopped. */
 		if (contains(r->location, "/login")) {
-			snprintf(why, whylen, "the server redirected to its login page: the token was not accepted");
+			if (hub_user)
+				snprintf(why, whylen, "the hub did not accept the token for /user/%s/: "
+					 "it redirected to its login page", hub_user);
+			else
+				snprintf(why, whylen, "the server redirected to its login page: the token was not accepted");
 			return V_AUTH;
 		}
 		if (contains(r->location, "/hub/")) {
@@ -694,6 +720,13 @@ static enum verdict classify(const struct target *t, const struct rest_reply *r,
 		}
 		snprintf(why, whylen, "unexpected redirect (HTTP %ld); is the URL the server's base URL?", s);
 		return V_FAIL;
+	}
+	/* The hub's proxy answers 502/503 with an HTML page while a server that
+	 * died is still routed; the hub drops the route at its next poll of the
+	 * spawner (Spawner.poll_interval, 30 s) and redirects from then on. */
+	if ((s == 502 || s == 503) && hub_user && !rest_reply_is_json(r)) {
+		snprintf(why, whylen, "the user's server is not answering (HTTP %ld from the hub's proxy)", s);
+		return V_MISSING;
 	}
 	if (s == 404 || s == 410 || s == 424) {
 		snprintf(why, whylen, "HTTP %ld", s);
@@ -809,8 +842,10 @@ static void rest_done(void *ud, const struct rest_reply *r)
 	}
 	if (t->cfg->mode & MODE_HTTP)
 		log_debug(t->cfg->name, "REST ping answered in %.0f ms", r->seconds * 1000);
-	if (!wants_ws(t))
+	if (!wants_ws(t)) {
 		set_result(t, "ok: HTTP %ld", r->status);
+		verify_after_round(t);
+	}
 out:
 	t->once_rest_ok = 1;
 	once_check(t);
@@ -847,6 +882,18 @@ static void rest_round(struct target *t)
 }
 
 /* ---- rounds ---- */
+
+/* A round succeeded: read back what the cullers see (verify.h). */
+static void verify_after_round(struct target *t)
+{
+	const char *ids[64];
+	size_t n = 0;
+	struct kept *k;
+
+	for (k = t->kernels; k && n < 64; k = k->next)
+		ids[n++] = k->id;
+	verify_round(t->verify, ids, n);
+}
 
 /* A REST call failed: run the next round after the backoff delay when that
  * comes before the regular one (a 5-minute interval must not mean a
@@ -902,6 +949,9 @@ struct target *target_new(struct target_env *env, const struct target_config *tc
 		return NULL;
 	t->env = env;
 	t->cfg = tc;
+	t->verify = verify_new(env->ctx, env->rest, tc);
+	if (env->once)
+		verify_on_settled(t->verify, once_seen_cb, t);
 	snprintf(t->last_result, sizeof(t->last_result), "starting");
 	return t;
 }
@@ -926,6 +976,8 @@ void target_stop(struct target *t)
 	sul_cancel(t->env->ctx, &t->sul_once);
 	rest_cancel(t->env->rest, t->call);
 	t->call = NULL;
+	verify_free(t->verify);
+	t->verify = NULL;
 	while ((k = t->kernels)) {
 		t->kernels = k->next;
 		kept_free(k);
@@ -943,6 +995,7 @@ void target_free(struct target *t)
 void target_set_config(struct target *t, const struct target_config *tc)
 {
 	t->cfg = tc;
+	verify_set_config(t->verify, tc);
 }
 
 int target_is_ended(const struct target *t)
@@ -1011,5 +1064,6 @@ json_t *target_status_json(const struct target *t)
 		      "last_result", t->last_result,
 		      "next_round", time_or_null(t->next_round),
 		      "next_keepalive", time_or_null(t->next_round));
+	json_object_set_new(o, "culler", verify_status_json(t->verify));
 	return o;
 }
