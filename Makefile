@@ -27,7 +27,7 @@ SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 ASAN_OBJ = $(SRC:agent/%.c=$(B)/asan/%.o)
 ASAN_LIBOBJ = $(LIBSRC:agent/%.c=$(B)/asan/%.o)
 
-.PHONY: all check unit e2e asan fuzz demo bench install deps ensure-deps clean
+.PHONY: all check unit e2e asan fuzz valgrind demo bench install deps ensure-deps clean
 
 all: $(B)/agent
 
@@ -51,6 +51,13 @@ $(B)/asan/unit: $(UNITSRC) $(ASAN_LIBOBJ) tests/unit/unit.h tests/unit/suites.h
 
 $(B)/obj $(B)/asan $(B)/fuzz:
 	mkdir -p $@
+
+# valgrind memcheck of an accelerated run (>= 1000 keepalive round trips, ~90 s);
+# fails on any memcheck error or definite/indirect leak.
+valgrind: ensure-deps
+	$(MAKE) all
+	AGENT_VALGRIND=1 AGENT_BIN=$(CURDIR)/$(B)/agent \
+		$(PYTHON) -m pytest -q -s tests/e2e/test_valgrind.py $(PYTEST_ARGS)
 
 # libFuzzer targets: tests/fuzz/fuzz_NAME.c with seeds in tests/fuzz/corpus/NAME/.
 FUZZ_SECONDS ?= 60

@@ -1,0 +1,81 @@
+"""valgrind memcheck of an accelerated run: at least 1000 acknowledged
+keepalives against a real jupyter_server, with 0 errors and 0 definite or
+indirect leaks.
+
+The interval cannot go below 1 s, so the run is made of breadth instead:
+20 kernels kept with kernel = all at a 1 s interval for 60 s (about 1100
+round trips). Along the way it exercises the other paths that allocate:
+a kernel is deleted and another started (dropped and picked up), and
+SIGHUP reloads add and then remove a ping target while the kernel target
+keeps its connections.
+
+Slow (about 90 s), so it runs only from `make valgrind` (AGENT_VALGRIND=1).
+"""
+import os
+import re
+import shutil
+import signal
+import time
+
+import pytest
+
+import jupyter as harness
+
+pytestmark = pytest.mark.skipif(not os.environ.get("AGENT_VALGRIND"),
+                                reason="slow; run with make valgrind")
+
+KERNELS = 20
+RUN_SECS = 60
+ACK = "keepalive acknowledged"
+
+
+def test_memcheck_1000_round_trips(make_server, agent, tmp_path):
+    valgrind = shutil.which("valgrind")
+    assert valgrind, "valgrind is not installed (apt-get install valgrind)"
+    srv = make_server(cull_idle_timeout=0)     # no culler: kernels wait for the agent
+    kernels = [srv.start_kernel() for _ in range(KERNELS)]
+
+    base = "[lab]\nurl = %s\ntoken = %s\nkernel = all\ninterval = 1s\njitter = 0\n" % (
+        srv.url, srv.token)
+    ping = ("[ping]\nping_url = %sapi/status\nheader = Authorization: token %s\ninterval = 1s\n"
+            % (srv.url, srv.token))
+    cfg = tmp_path / "agent.ini"
+    cfg.write_text(base)
+    cfg.chmod(0o600)
+
+    vlog = tmp_path / "valgrind.log"
+    env = agent.env()
+    run = harness.start_agent(valgrind, [
+        "--leak-check=full", "--errors-for-leak-kinds=definite,indirect",
+        "--error-exitcode=99", "--log-file=%s" % vlog, "--track-fds=no",
+        agent.bin, "-c", cfg, "--for", "%ds" % RUN_SECS, "--foreground"], env, agent.dir)
+    agent.runs.append(run)
+
+    def at(t, what):
+        time.sleep(max(0, t - (time.monotonic() - run.started)))
+        assert run.running(), "agent exited before %s\n%s" % (what, run.describe())
+
+    at(20, "the kernel churn")
+    srv.delete_kernel(kernels[0])
+    late = srv.start_kernel()
+    at(30, "the first reload")
+    cfg.write_text(base + ping)
+    run.send_signal(signal.SIGHUP)
+    at(40, "the second reload")
+    cfg.write_text(base)
+    run.send_signal(signal.SIGHUP)
+
+    code = run.wait(RUN_SECS + 60)
+    report = vlog.read_text(errors="replace")
+    out = run.output()
+    detail = "%s\n--- valgrind ---\n%s" % (run.describe(), report[-6000:])
+    assert code == 0, "exit %s (99 = valgrind found errors)\n%s" % (code, detail)
+    assert re.search(r"ERROR SUMMARY: 0 errors", report), detail
+    assert re.search(r"definitely lost: 0 bytes", report) or "All heap blocks were freed" in report, detail
+    assert re.search(r"indirectly lost: 0 bytes", report) or "All heap blocks were freed" in report, detail
+    acks = out.count(ACK)
+    assert acks >= 1000, "only %d acknowledged keepalives\n%s" % (acks, detail)
+    assert out.count("config reloaded") == 2, detail
+    assert "ping answered HTTP 200" in out, detail
+    assert "keeping kernel %s" % late in out, detail
+    print("valgrind: %d acknowledged keepalives, 0 errors, 0 definite/indirect leaks" % acks)
