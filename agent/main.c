@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -337,12 +338,27 @@ static void register_secrets(const struct agent_config *cfg)
 		log_add_secret(header_value(cfg->notify_headers.v[i]));
 }
 
+/* Is the URL's host loopback: 127.0.0.0/8, localhost or [::1], as a whole name? */
 static int is_loopback_url(const char *url)
 {
 	const char *h = strstr(url, "://");
+	char host[256];
+	size_t n;
+	unsigned b[4];
+	char end;
 
 	h = h ? h + 3 : url;
-	return !strncmp(h, "127.", 4) || !strncmp(h, "localhost", 9) || !strncmp(h, "[::1]", 5);
+	if (!strncmp(h, "[::1]", 5))
+		return strchr(":/", h[5]) != NULL;
+	n = strcspn(h, ":/?#");
+	if (n == 0 || n >= sizeof(host))
+		return 0;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	if (!strcasecmp(host, "localhost"))
+		return 1;
+	return sscanf(host, "%u.%u.%u.%u%c", &b[0], &b[1], &b[2], &b[3], &end) == 4 &&
+	       b[0] == 127 && b[1] < 256 && b[2] < 256 && b[3] < 256;
 }
 
 /* Said once at start, loudly: settings that weaken what protects the token. */
