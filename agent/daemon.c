@@ -419,8 +419,7 @@ struct agents {
 	size_t n;
 };
 
-/* Terminated? A zombie still answers kill(pid, 0), so read its state in /proc too. */
-static int process_gone(pid_t pid)
+int daemon_pid_gone(pid_t pid)
 {
 	char path[64], buf[512];
 	FILE *f;
@@ -464,7 +463,7 @@ static int agent_alive(pid_t pid, json_t *st)
 	const char *want = jstr(st, "exe");
 	char exe[PATH_MAX];
 
-	if (pid <= 0 || !want || process_gone(pid))
+	if (pid <= 0 || !want || daemon_pid_gone(pid))
 		return 0;
 	if (exe_of(pid, exe, sizeof(exe)) < 0)
 		return 0;	/* not ours to read: not our agent */
@@ -915,7 +914,7 @@ int daemon_stop(const char *dir, const char *kernel_id, FILE *out)
 		int left = 0;
 
 		for (size_t i = 0; i < a.n; i++)
-			if (signalled[i] && !process_gone(a.v[i].pid))
+			if (signalled[i] && !daemon_pid_gone(a.v[i].pid))
 				left++;
 		if (!left || waited >= DAEMON_STOP_WAIT_MS)
 			break;
@@ -928,7 +927,7 @@ int daemon_stop(const char *dir, const char *kernel_id, FILE *out)
 		if (!signalled[i])
 			continue;
 		target_names(a.v[i].st, names, sizeof(names));
-		if (process_gone(a.v[i].pid)) {
+		if (daemon_pid_gone(a.v[i].pid)) {
 			stopped++;
 			fprintf(out, "stopped agent %d%s%s\n", (int)a.v[i].pid,
 				*names ? " keeping " : "", names);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "daemon.h"
 #include "watch.h"
 
 #ifndef SYS_pidfd_open
@@ -102,32 +103,6 @@ char *watch_format_duration(long ms, char *out, size_t outlen)
 	return out;
 }
 
-/*
- * Has the process terminated? kill(pid, 0) still succeeds for a zombie, so
- * look at its state in /proc too. EPERM means it exists (another user's).
- */
-static int process_gone(pid_t pid)
-{
-	char path[64], buf[512];
-	FILE *f;
-	size_t n;
-
-	if (kill(pid, 0) < 0 && errno == ESRCH)
-		return 1;
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return 0;	/* no /proc: trust kill() */
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	/* "pid (comm) S ...": comm may hold spaces and parentheses, so take the last ')' */
-	char *p = strrchr(buf, ')');
-	if (!p || p[1] != ' ')
-		return 0;
-	return p[2] == 'Z' || p[2] == 'X';
-}
-
 /* Trigger once; may free w (the owner's callback can call watch_free). */
 static void fire(struct watch *w, const char *reason)
 {
@@ -153,7 +128,7 @@ static void pid_poll_cb(lws_sorted_usec_list_t *sul)
 {
 	struct watch *w = lws_container_of(sul, struct watch, sul_pid);
 
-	if (process_gone(w->pid)) {
+	if (daemon_pid_gone(w->pid)) {
 		pid_exited(w);
 		return;
 	}
@@ -200,7 +175,7 @@ static int watch_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
 		if (!w)
 			return 0;
 		pid_wsi_detach(w);
-		if (process_gone(w->pid))
+		if (daemon_pid_gone(w->pid))
 			pid_exited(w);
 		else if (!w->has_fired)
 			sul_in_ms(w, &w->sul_pid, pid_poll_cb, WATCH_PID_POLL_MS);
@@ -247,7 +222,7 @@ int watch_pid(struct watch *w, pid_t pid, char *err, size_t errlen)
 		snprintf(err, errlen, "already watching process %d", (int)w->pid);
 		return -1;
 	}
-	if (pid <= 0 || process_gone(pid)) {
+	if (pid <= 0 || daemon_pid_gone(pid)) {
 		snprintf(err, errlen, "process %d is not running", (int)pid);
 		return -1;
 	}

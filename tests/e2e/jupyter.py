@@ -699,3 +699,22 @@ def run_agent(agent_bin, args, env, workdir, timeout=60):
         raise TimeoutError("agent did not exit within %d s\n%s" % (timeout, run.describe()))
     run.close()
     return run
+
+def watch(server, seconds, keep=(), culled=(), agents=()):
+    """Poll every second for `seconds`. Fail as soon as a kept kernel is gone
+    or an agent has exited. Returns {kernel: seconds until it vanished} for
+    the kernels in `culled` that vanished."""
+    t0 = time.monotonic()
+    gone = {}
+    while True:
+        t = time.monotonic() - t0
+        for run in agents:
+            assert run.running(), "agent exited with %s after %.0f s" % (run.code, t)
+        for k in keep:
+            assert server.alive(k), "kept kernel %s was culled after %.0f s" % (k[:8], t)
+        for k in culled:
+            if k not in gone and not server.alive(k):
+                gone[k] = t
+        if t >= seconds:
+            return gone
+        time.sleep(1)

@@ -128,17 +128,6 @@ def run_cell(srv, kernel_id, code, limit):
     return time.monotonic() - t0, box["result"][1], th
 
 
-def watch(srv, seconds, keep, culled):
-    t0 = time.monotonic()
-    gone = {}
-    while True:
-        t = time.monotonic() - t0
-        assert srv.alive(keep), "kept kernel was culled after %.0f s" % t
-        if culled not in gone and not srv.alive(culled):
-            gone[culled] = t
-        if t >= seconds:
-            return gone
-        time.sleep(1)
 
 
 def keeps_alive_from_a_cell(srv, command):
@@ -157,7 +146,7 @@ def keeps_alive_from_a_cell(srv, command):
                     "answered, which waits behind the running cell.)"
                     % (command, CELL_LIMIT, pids))
     assert "Traceback" not in out, out
-    gone = watch(srv, SURVIVE, keep=kept, culled=control)
+    gone = harness.watch(srv, SURVIVE, keep=[kept], culled=[control])
     assert control in gone, "control kernel was not culled within %d s: culler not working?" \
         % SURVIVE
     age = harness.utcnow() - harness.parse_time(srv.kernel(kept)["last_activity"])

@@ -20,24 +20,6 @@ SURVIVE = 14      # how long a kept kernel must outlive the culler: > 2 x CULL
 NO_NET = "http://127.0.0.1:9/"   # discard port: config tests must not get that far
 
 
-def watch(server, seconds, keep=(), culled=(), agents=()):
-    """Poll every second for `seconds`. Fail as soon as a kept kernel is gone
-    or an agent has exited. Returns {kernel: seconds until it vanished} for
-    the kernels in `culled` that vanished."""
-    t0 = time.monotonic()
-    gone = {}
-    while True:
-        t = time.monotonic() - t0
-        for run in agents:
-            assert run.running(), "agent exited with %s after %.0f s" % (run.code, t)
-        for k in keep:
-            assert server.alive(k), "kept kernel %s was culled after %.0f s" % (k, t)
-        for k in culled:
-            if k not in gone and not server.alive(k):
-                gone[k] = t
-        if t >= seconds:
-            return gone
-        time.sleep(1)
 
 
 def wait_connected(server, kernel_id, timeout=20):
@@ -74,7 +56,7 @@ def test_kept_kernel_survives_control_is_culled(server, agent):
     control = server.start_kernel()
     run = agent.start(["--url", server.url, "--kernel", kept, "--interval", "2s",
                        "--foreground"], token=server.token)
-    gone = watch(server, 20, keep=[kept], culled=[control], agents=[run])
+    gone = harness.watch(server, 20, keep=[kept], culled=[control], agents=[run])
     assert control in gone, "control kernel was not culled within 20 s: culler not working?"
     age = harness.utcnow() - harness.parse_time(server.kernel(kept)["last_activity"])
     assert age.total_seconds() < CULL, "kept kernel idle for %s" % age
@@ -95,7 +77,7 @@ def test_config_file_auto_kernel_token_file(make_server, agent, write_config, tm
         "token_file = %s\n"
         "kernel = auto\n" % (srv.url, tok))
     run = agent.start(["-c", cfg, "--foreground"])   # no JUPYTER_TOKEN in env
-    watch(srv, SURVIVE, keep=[k], agents=[run])
+    harness.watch(srv, SURVIVE, keep=[k], agents=[run])
     stop_ok(run, signal.SIGINT)
 
 
@@ -104,9 +86,9 @@ def test_kernel_all_picks_up_new_kernels(make_server, agent):
     k1, k2 = srv.start_kernel(), srv.start_kernel()
     run = agent.start(["--url", srv.url, "--kernel", "all", "--interval", "2s",
                        "--foreground"], token=srv.token)
-    watch(srv, 4, keep=[k1, k2], agents=[run])
+    harness.watch(srv, 4, keep=[k1, k2], agents=[run])
     k3 = srv.start_kernel()   # started after the agent: must be found on a later round
-    watch(srv, SURVIVE, keep=[k1, k2, k3], agents=[run])
+    harness.watch(srv, SURVIVE, keep=[k1, k2, k3], agents=[run])
     stop_ok(run)
 
 
@@ -116,7 +98,7 @@ def test_notebook_path_keeps_session_kernel(server, agent):
     control = server.start_kernel()
     run = agent.start(["--url", server.url, "--kernel", "notebook:train.ipynb",
                        "--interval", "2s", "--foreground"], token=server.token)
-    gone = watch(server, 16, keep=[nb_kernel], culled=[control], agents=[run])
+    gone = harness.watch(server, 16, keep=[nb_kernel], culled=[control], agents=[run])
     assert control in gone, "control kernel was not culled within 16 s"
     paths = {s["path"]: s["kernel"]["id"] for s in server.sessions()}
     assert paths.get("train.ipynb") == nb_kernel
@@ -129,7 +111,7 @@ def test_survives_kernel_restart(server, agent):
                        "--foreground"], token=server.token)
     wait_connected(server, k)
     server.restart_kernel(k)
-    watch(server, SURVIVE, keep=[k], agents=[run])
+    harness.watch(server, SURVIVE, keep=[k], agents=[run])
     stop_ok(run)
 
 

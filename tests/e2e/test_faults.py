@@ -79,23 +79,6 @@ def wait_line(run, pattern, since=0, timeout=20, what=None):
         time.sleep(0.2)
 
 
-def watch(server, seconds, keep=(), culled=(), agents=()):
-    """Poll every second for `seconds`: every kept kernel must stay and every
-    agent keep running. Returns {kernel: seconds} for culled ones that went."""
-    t0 = time.monotonic()
-    gone = {}
-    while True:
-        t = time.monotonic() - t0
-        for run in agents:
-            assert run.running(), "agent exited with %s after %.0f s" % (run.code, t)
-        for k in keep:
-            assert server.alive(k), "kept kernel %s was culled after %.0f s" % (k[:8], t)
-        for k in culled:
-            if k not in gone and not server.alive(k):
-                gone[k] = t
-        if t >= seconds:
-            return gone
-        time.sleep(1)
 
 
 def stop_clean(run, within=10):
@@ -214,7 +197,7 @@ def test_server_restart(make_server, agent, write_config):
         assert_no_sanitizer(fx)
 
         # (a) the notebook's new kernel outlives the culler; the control does not
-        gone = watch(s1, SURVIVE, keep=[new_nb], culled=[control], agents=[nb])
+        gone = harness.watch(s1, SURVIVE, keep=[new_nb], culled=[control], agents=[nb])
         assert control in gone, "control kernel not culled: is the culler working?"
         stop_clean(nb)
 
@@ -231,7 +214,7 @@ def test_server_restart(make_server, agent, write_config):
         for k in (k2, k3):
             wait_line(run, r"kernel %s: keepalive acknowledged" % k[:8], since=at, timeout=15,
                       what="a keepalive to the new kernel %s" % k[:8])
-        watch(s2, SURVIVE, keep=[k2, k3], agents=[run])
+        harness.watch(s2, SURVIVE, keep=[k2, k3], agents=[run])
         stop_clean(run)
 
     run_parallel({"a+c notebook:PATH and explicit id": notebook_and_explicit_id,
@@ -274,7 +257,7 @@ def test_kernel_restart_and_interrupt(server, agent, write_config):
 
     _, at = wait_line(run, r"keepalive acknowledged", since=at, timeout=20,
                       what="a keepalive acknowledged after the interrupt")
-    gone = watch(server, SURVIVE, keep=[k], culled=[control], agents=[run])
+    gone = harness.watch(server, SURVIVE, keep=[k], culled=[control], agents=[run])
     assert control in gone, "control kernel not culled: is the culler working?"
     out = run.output()
     assert not lines(out, r"gone|dropping|not found"), "the agent lost track of the kernel:\n" + out
@@ -316,7 +299,7 @@ def test_cut_connections(server, make_server, agent, write_config):
                               what="a reconnect after the %s" % fault)
             _, at = wait_line(run, r"keepalive acknowledged", since=at, timeout=10,
                               what="keepalives resuming after the %s" % fault)
-        gone = watch(server, SURVIVE, keep=[k], culled=[control], agents=[run])
+        gone = harness.watch(server, SURVIVE, keep=[k], culled=[control], agents=[run])
         assert control in gone, "control kernel not culled: is the culler working?"
         stop_clean(run)
 
@@ -462,7 +445,7 @@ def test_output_flood(make_server, agent, write_config, agent_bin):
     # through all of it: the reply comes after the flood on the same socket.
     _, after = wait_line(run, r"keepalive acknowledged", since=after, timeout=15,
                          what="a keepalive acknowledged after the flood")
-    watch(srv, SURVIVE, keep=[k], agents=[run])
+    harness.watch(srv, SURVIVE, keep=[k], agents=[run])
     out = run.output()
     assert not lines(out, r"reconnecting|connection lost|connection closed|no reply"), \
         "the agent lost its connection during the flood:\n" + out
