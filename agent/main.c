@@ -361,22 +361,25 @@ static int is_loopback_url(const char *url)
 	       b[0] == 127 && b[1] < 256 && b[2] < 256 && b[3] < 256;
 }
 
-/* Said once at start, loudly: settings that weaken what protects the token. */
+/* Said once per target, loudly: settings that weaken what protects the token. */
+static void warn_insecure_target(const struct target_config *tc)
+{
+	const char *url = tc->kind == TARGET_JUPYTER ? tc->url : tc->ping_url;
+
+	if (tc->insecure)
+		log_warn(tc->name, "insecure_skip_verify = true: the server's certificate is NOT "
+			 "checked; anyone on the path can read the token. Prefer ca_file =");
+	if (tc->token && *tc->token && !strncmp(url, "http://", 7) && !is_loopback_url(url))
+		log_warn(tc->name, "the token is sent over plain http to a host that is not "
+			 "loopback; anyone on the path can read it. Use https://");
+}
+
 static void warn_insecure(const struct agent_config *cfg)
 {
 	size_t i;
 
-	for (i = 0; i < cfg->ntargets; i++) {
-		const struct target_config *tc = &cfg->targets[i];
-		const char *url = tc->kind == TARGET_JUPYTER ? tc->url : tc->ping_url;
-
-		if (tc->insecure)
-			log_warn(tc->name, "insecure_skip_verify = true: the server's certificate is NOT "
-				 "checked; anyone on the path can read the token. Prefer ca_file =");
-		if (tc->token && *tc->token && !strncmp(url, "http://", 7) && !is_loopback_url(url))
-			log_warn(tc->name, "the token is sent over plain http to a host that is not "
-				 "loopback; anyone on the path can read it. Use https://");
-	}
+	for (i = 0; i < cfg->ntargets; i++)
+		warn_insecure_target(&cfg->targets[i]);
 }
 
 /* No target given: find the server and kernel we were started from. */
@@ -590,6 +593,8 @@ static void reload(struct agent *a)
 		goto out;
 	}
 	register_secrets(&ncfg);
+	for (i = 0; i < errs.nwarn; i++)
+		log_warn(NULL, "%s", errs.warn[i]);
 	for (j = 0; j < ncfg.ntargets; j++) {
 		for (i = 0; i < a->ntargets; i++) {
 			struct target *t = a->targets[i];
@@ -615,6 +620,7 @@ static void reload(struct agent *a)
 			if (!nt[j])
 				continue;
 			log_info(ncfg.targets[j].name, "started by the new config");
+			warn_insecure_target(&ncfg.targets[j]);
 			target_start(nt[j]);
 		}
 		nt[n++] = nt[j];

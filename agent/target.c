@@ -780,6 +780,11 @@ static void rest_done(void *ud, const struct rest_reply *r)
 		v = V_MISSING;
 	if (!is_jupyter(t)) {
 		ping_reply(t, r, v, why);
+		if (v != V_OK) {
+			if (t->env->once)
+				target_end(t, 1, "ping failed: %s", why);
+			return;
+		}
 		goto out;
 	}
 	switch (v) {
