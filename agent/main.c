@@ -20,6 +20,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -380,6 +381,24 @@ static void warn_insecure(const struct agent_config *cfg)
 
 	for (i = 0; i < cfg->ntargets; i++)
 		warn_insecure_target(&cfg->targets[i]);
+}
+
+/* Stop conditions must make sense before we detach and say "running". */
+static int check_stop_conditions(const struct agent_config *cfg)
+{
+	struct stat st;
+
+	if (cfg->while_pid > 0 && daemon_pid_gone(cfg->while_pid)) {
+		fprintf(stderr, "agent: --while-pid: there is no process %d; give the pid of the "
+			"running job (e.g. from 'pgrep -f train.py')\n", (int)cfg->while_pid);
+		return -1;
+	}
+	if (cfg->while_fresh_path && stat(cfg->while_fresh_path, &st) != 0) {
+		fprintf(stderr, "agent: --while-fresh: cannot watch %s: %s\n", cfg->while_fresh_path,
+			strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 /* No target given: find the server and kernel we were started from. */
@@ -877,6 +896,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	print_errors(&errs);	/* warnings */
+	if (check_stop_conditions(&a.cfg) != 0) {
+		rc = EXIT_CONFIG;
+		goto out;
+	}
 	register_secrets(&a.cfg);
 	warn_insecure(&a.cfg);
 

@@ -323,7 +323,8 @@ static void once_check(struct target *t)
 	if (wants_ws(t)) {
 		if (!t->kernels) {
 			if (t->cfg->mode & MODE_HTTP) {
-				log_warn(t->cfg->name, "no kernel is running; only the server was pinged");
+				if (!t->warned_no_kernel++)	/* once_check runs several times */
+					log_warn(t->cfg->name, "no kernel is running; only the server was pinged");
 			} else {
 				target_end(t, 1, "no kernel to keep");
 				return;

@@ -275,7 +275,10 @@ def test_unreadable_config_file(agent, tmp_path):
     ["--url", NO_NET, "--interval", "soon"],
     ["--url", NO_NET, "--jitter", "150"],
     ["--url", NO_NET, "--for", "-5s"],
-], ids=["flag", "mode", "interval", "jitter", "for"])
+    ["--url", NO_NET, "--while-pid", "999999999"],
+    ["--url", NO_NET, "--while-fresh", "/no/such/file.log:5m"],
+    ["--url", NO_NET + "?token=abc"],
+], ids=["flag", "mode", "interval", "jitter", "for", "while-pid", "while-fresh", "token-in-url"])
 def test_usage_errors_exit_2(agent, args):
     run = agent.run(args + ["--foreground"], timeout=10)
     assert run.code == 2, run.describe()
