@@ -578,6 +578,30 @@ static void on_watch_warning(void *ud, const char *msg)
 	notify_send(a->notify, "ending-soon", NULL, msg);
 }
 
+/* Move the start-only settings from old into new (old is freed next). */
+static void keep_start_settings(struct agent_config *new, struct agent_config *old)
+{
+	struct header_list h;
+	char *str;
+	enum notify_format f;
+
+	new->for_ms = old->for_ms;
+	new->while_pid = old->while_pid;
+	new->while_fresh_ms = old->while_fresh_ms;
+	str = new->while_fresh_path;
+	new->while_fresh_path = old->while_fresh_path;
+	old->while_fresh_path = str;
+	str = new->notify_url;
+	new->notify_url = old->notify_url;
+	old->notify_url = str;
+	h = new->notify_headers;
+	new->notify_headers = old->notify_headers;
+	old->notify_headers = h;
+	f = new->notify_format;
+	new->notify_format = old->notify_format;
+	old->notify_format = f;
+}
+
 /*
  * SIGHUP: read the config file again. A bad new config is reported and the
  * old one keeps running; targets whose settings did not change keep their
@@ -650,9 +674,9 @@ static void reload(struct agent *a)
 	a->targets = nt;
 	a->ntargets = n;
 	a->nlive = live;
-	/* The targets now point into ncfg; the notifier points at a->cfg itself. */
-	ncfg.for_ms = a->cfg.for_ms;
-	ncfg.while_pid = a->cfg.while_pid;
+	/* Stop conditions and notifications are read at start only: keep the
+	 * running ones (the notifier and watches point at them). */
+	keep_start_settings(&ncfg, &a->cfg);
 	config_free(&a->cfg);
 	a->cfg = ncfg;
 	config_init(&ncfg);
@@ -869,7 +893,7 @@ int main(int argc, char **argv)
 	config_init(&a.cfg);
 	if (a.opt.config_path)
 		config_load(a.opt.config_path, &a.cfg, &errs);
-	if (a.opt.url && strstr(a.opt.url, "token=")) {
+	if (a.opt.url && strchr(a.opt.url, '?') && strstr(strchr(a.opt.url, '?'), "token=")) {
 		/* argv is readable by every user of the machine. */
 		fprintf(stderr, "agent: --url must not carry a token (every user can read the command "
 			"line); put it in JUPYTER_TOKEN or in token_file = of a config file\n");

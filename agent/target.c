@@ -70,6 +70,7 @@ struct target {
 	int ended;
 	int warned_no_kernel;
 	int once_rest_ok;
+	int once_warned;
 	int once_seen;			/* --once: the read-back has settled */
 	double last_round, next_round;
 	double last_ok;			/* wall time of the last verified keepalive or ping */
@@ -323,7 +324,7 @@ static void once_check(struct target *t)
 	if (wants_ws(t)) {
 		if (!t->kernels) {
 			if (t->cfg->mode & MODE_HTTP) {
-				if (!t->warned_no_kernel++)	/* once_check runs several times */
+				if (!t->once_warned++)	/* once_check runs several times */
 					log_warn(t->cfg->name, "no kernel is running; only the server was pinged");
 			} else {
 				target_end(t, 1, "no kernel to keep");
@@ -666,7 +667,7 @@ static void reconcile(struct target *t, json_t *ids)
 			kept_remove(t, k);
 		}
 	}
-	if (!t->kernels && !t->warned_no_kernel) {
+	if (!t->kernels && !t->warned_no_kernel && !t->env->once) {	/* once_check says it */
 		t->warned_no_kernel = 1;
 		if (t->cfg->kernel == KSEL_NOTEBOOK)
 			log_warn(t->cfg->name, "no session for notebook '%s' yet; waiting for it",
@@ -756,7 +757,8 @@ static void ping_reply(struct target *t, const struct rest_reply *r, enum verdic
 		set_result(t, "ok: HTTP %ld", r->status);
 		return;
 	}
-	if (r->status >= 400 && r->status < 500) {
+	/* A redirect (e.g. to a login page) is a refusal too, like a 4xx. */
+	if (r->status >= 300 && r->status < 500) {
 		if (++t->consecutive_4xx >= (unsigned)t->cfg->max_4xx || t->env->once) {
 			target_end(t, 3, "the ping URL answered HTTP %ld %u time(s) in a row; giving up",
 				   r->status, t->consecutive_4xx);
@@ -848,10 +850,11 @@ static void rest_done(void *ud, const struct rest_reply *r)
 	}
 	if (t->cfg->mode & MODE_HTTP)
 		log_debug(t->cfg->name, "REST ping answered in %.0f ms", r->seconds * 1000);
-	if (!wants_ws(t)) {
+	if (!wants_ws(t))
 		set_result(t, "ok: HTTP %ld", r->status);
+	/* With kernels, keepalive acknowledgements start the read-back. */
+	if (!wants_ws(t) || !t->kernels)
 		verify_after_round(t);
-	}
 out:
 	t->once_rest_ok = 1;
 	once_check(t);

@@ -158,6 +158,21 @@ def test_http_mode_moves_server_activity(make_server, agent):
 # Exit codes and signals
 
 
+def test_once_without_a_kernel(make_server, agent):
+    """No kernel running: both mode verifies the server ping (exit 0);
+    execute mode has nothing to keep (exit 1)."""
+    srv = make_server()
+    assert srv.kernels() == []
+    run = agent.run(["--url", srv.url, "--once", "--foreground"], token=srv.token, timeout=30)
+    assert run.code == 0, run.describe()
+    assert "only the server was pinged" in run.output(), run.describe()
+    run = agent.run(["--url", srv.url, "--mode", "execute", "--once", "--foreground"],
+                    token=srv.token, timeout=30)
+    assert run.code == 1, run.describe()
+    assert "no kernel to keep" in run.output(), run.describe()
+    assert srv.kernels() == [], "the agent must never start a kernel"
+
+
 def test_once(server, agent):
     k = server.start_kernel()
     mon = server.monitor(k)
