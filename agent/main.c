@@ -835,23 +835,40 @@ static void run_loop(struct agent *a)
 			break;
 }
 
+/* "kernel 0a1b2c3d", "the kernel of train.ipynb", "all kernels", "the most recent kernel" */
+static const char *kept_what(const struct target_config *tc, char *out, size_t outlen)
+{
+	switch (tc->kernel) {
+	case KSEL_ID:
+		snprintf(out, outlen, "kernel %.8s", tc->kernel_arg);
+		break;
+	case KSEL_NOTEBOOK:
+		snprintf(out, outlen, "the kernel of %s", tc->kernel_arg);
+		break;
+	case KSEL_ALL:
+		snprintf(out, outlen, "all kernels");
+		break;
+	case KSEL_AUTO:
+		snprintf(out, outlen, "the most recent kernel");
+		break;
+	}
+	return out;
+}
+
 static void summary(struct agent *a, FILE *out)
 {
 	size_t i;
 
 	for (i = 0; i < a->cfg.ntargets; i++) {
 		const struct target_config *tc = &a->cfg.targets[i];
-		char url[512];
+		char url[512], what[600];
 
 		log_redact(tc->kind == TARGET_JUPYTER ? tc->url : tc->ping_url, url, sizeof(url));
 		if (tc->kind == TARGET_PING)
 			fprintf(out, "agent: pinging %s every %lds\n", url, tc->interval_ms / 1000);
 		else
-			fprintf(out, "agent: keeping %s%.8s%s at %s alive every %lds (mode %s)\n",
-				tc->kernel == KSEL_ID ? "kernel " : tc->kernel == KSEL_ALL ? "all kernels" :
-				tc->kernel == KSEL_NOTEBOOK ? "the kernel of " : "the most recent kernel",
-				tc->kernel == KSEL_ID || tc->kernel == KSEL_NOTEBOOK ? tc->kernel_arg : "",
-				"", url, tc->interval_ms / 1000,
+			fprintf(out, "agent: keeping %s at %s alive every %lds (mode %s)\n",
+				kept_what(tc, what, sizeof(what)), url, tc->interval_ms / 1000,
 				tc->mode == MODE_BOTH ? "both" : tc->mode == MODE_HTTP ? "http" : "execute");
 	}
 	if (a->colab)

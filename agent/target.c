@@ -72,7 +72,7 @@ struct target {
 	int once_rest_ok;
 	int once_warned;
 	int once_seen;			/* --once: the read-back has settled */
-	double last_round, next_round;
+	double next_round;
 	double last_ok;			/* wall time of the last verified keepalive or ping */
 	char last_result[300];
 	lws_sorted_usec_list_t sul_round;
@@ -935,7 +935,6 @@ static void round_start(struct target *t)
 
 	if (t->stopped)
 		return;
-	t->last_round = wall_now();
 	if (wants_rest(t))
 		rest_round(t);
 	if (wants_ws(t))
@@ -1062,16 +1061,14 @@ json_t *target_status_json(const struct target *t)
 			"id", k->id, "short", short_id(k->id), "state", kstate_name(k->st),
 			"execution_state", k->exec_state[0] ? k->exec_state : "unknown",
 			"last_ack", time_or_null(k->last_ack), "rtt_ms", (int)k->rtt_ms));
-	o = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:o, s:o}",
+	o = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:s, s:o}",
 		      "name", t->cfg->name, "url", url,
 		      "kernel", t->kernels ? short_id(t->kernels->id) : "",
 		      "mode", !is_jupyter(t) ? "ping" : t->cfg->mode == MODE_BOTH ? "both" :
 			      t->cfg->mode == MODE_HTTP ? "http" : "execute",
 		      "kernels", ks,
-		      "last_round", time_or_null(t->last_round),
 		      "last_keepalive", time_or_null(t->last_ok),
 		      "last_result", t->last_result,
-		      "next_round", time_or_null(t->next_round),
 		      "next_keepalive", time_or_null(t->next_round));
 	json_object_set_new(o, "culler", verify_status_json(t->verify));
 	return o;
