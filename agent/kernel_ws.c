@@ -963,24 +963,26 @@ static double secs_since(const struct timespec *t)
 
 static void on_closed(struct kws *k, struct lws *wsi)
 {
-	void (*closed)(void *, int, const char *) = k->h.closed;
+	void (*closed)(void *, int, int, const char *) = k->h.closed;
 	void *ud = k->ud;
 	char reason[KWS_REASON_MAX + 40];
+	int abandoned = 0;
 
 	if (k->peer_close_code)
 		snprintf(reason, sizeof reason, "closed by the server (code %d)", k->peer_close_code);
 	else if (k->why)
 		snprintf(reason, sizeof reason, "%s", k->why);
-	else if (k->established && secs_since(&k->last_valid) >= k->hangup_secs - 1)
+	else if (k->established && secs_since(&k->last_valid) >= k->hangup_secs - 1) {
 		snprintf(reason, sizeof reason, "no pong for %d s", k->hangup_secs);
-	else
+		abandoned = 1;
+	} else
 		snprintf(reason, sizeof reason, "connection closed");
 
 	log_debug(LOGT, "%s: %s (%lu skipped, %lu unreadable)", k->label, reason,
 		  k->skipped, k->parse_errors);
 	kws_release(k, wsi);
 	if (closed)
-		closed(ud, 0, reason);
+		closed(ud, 0, abandoned, reason);
 }
 
 /*
@@ -1019,10 +1021,10 @@ static int tls_verify_reason(const struct kws *k, struct lws *wsi, char *out, si
 
 static void on_connection_error(struct kws *k, struct lws *wsi, const char *in, size_t len)
 {
-	void (*closed)(void *, int, const char *) = k->h.closed;
+	void (*closed)(void *, int, int, const char *) = k->h.closed;
 	void *ud = k->ud;
 	char reason[KWS_REASON_MAX + 140];	/* + "through the proxy HOST:PORT: " */
-	int status;
+	int status, abandoned = k->timed_out;
 
 	status = lws_http_client_http_response(wsi);
 	if (!status)
@@ -1051,7 +1053,7 @@ static void on_connection_error(struct kws *k, struct lws *wsi, const char *in, 
 	log_debug(LOGT, "%s: connection failed: %s", k->label, reason);
 	kws_release(k, wsi);
 	if (closed)
-		closed(ud, status, reason);
+		closed(ud, status, abandoned, reason);
 }
 
 /* ---- the lws callback --------------------------------------------------- */

@@ -38,10 +38,12 @@ struct kws_handlers {
 	/*
 	 * The connection failed or ended. http_status is the handshake's HTTP
 	 * status when the server refused the upgrade (401, 403, 404, 502, …),
-	 * else 0. reason is short plain text (never a server's HTML). The
-	 * handle is gone after this returns.
+	 * else 0. abandoned is 1 when kernel_ws gave up on a link the server
+	 * may still hold open (no handshake or no pong in time): the server
+	 * learns of it late, if ever. reason is short plain text (never a
+	 * server's HTML). The handle is gone after this returns.
 	 */
-	void (*closed)(void *ud, int http_status, const char *reason);
+	void (*closed)(void *ud, int http_status, int abandoned, const char *reason);
 };
 
 struct kws_params {

@@ -45,6 +45,7 @@ struct kept {
 	struct kws *ws;
 	enum kstate st;
 	char inflight[JMSG_UUID_LEN];	/* msg_id of the keepalive in flight */
+	char session_id[JMSG_UUID_LEN];	/* the run's, until a link is abandoned */
 	int64_t sent_us;
 	char exec_state[16];		/* last status seen: busy / idle / starting */
 	unsigned retries;		/* consecutive failed connections */
@@ -385,6 +386,22 @@ static void reconnect_cb(lws_sorted_usec_list_t *sul)
 	kept_connect(lws_container_of(sul, struct kept, sul_reconnect));
 }
 
+/*
+ * The agent gave up on a link that the server may still hold open: a stalled
+ * network, a hung proxy. Its handshake or the server's handler can surface
+ * later, and on jupyter_server a second connection under the same session id
+ * replaces the first and may restore the first one's closed ZMQ streams from
+ * its buffer, so that no reply ever arrives again on that session. The next
+ * connection therefore uses a fresh session id. A link the server closed
+ * itself keeps the run's id, as PROTOCOL.md asks.
+ */
+static void kept_new_session(struct kept *k)
+{
+	jmsg_uuid(k->session_id);
+	log_debug(k->t->cfg->name, "kernel %s: next connection uses a new session id",
+		  short_id(k->id));
+}
+
 static void kept_backoff(struct kept *k, const char *why)
 {
 	long ms = target_backoff_ms(k->retries++, BACKOFF_BASE_MS, BACKOFF_CAP_MS, rnd());
@@ -472,13 +489,15 @@ static void kws_message(void *ud, const struct jmsg_info *m)
 	once_check(t);
 }
 
-static void kws_closed(void *ud, int http_status, const char *reason)
+static void kws_closed(void *ud, int http_status, int abandoned, const char *reason)
 {
 	struct kept *k = ud;
 	struct target *t = k->t;
 	char why[200];
 
 	k->ws = NULL;
+	if (abandoned)
+		kept_new_session(k);
 	if (http_status == 401 || http_status == 403) {
 		target_end(t, 3, "the server rejected the token (HTTP %d) for kernel %s; "
 			   "check token, token_file or JUPYTER_TOKEN", http_status, short_id(k->id));
@@ -527,7 +546,7 @@ static void kept_connect(struct kept *k)
 	struct kws_params p = {0};
 	char url[1024], err[200];
 
-	if (target_ws_url(t->cfg->url, k->id, t->env->session_id, url, sizeof(url))) {
+	if (target_ws_url(t->cfg->url, k->id, k->session_id, url, sizeof(url))) {
 		target_end(t, 1, "URL too long");
 		return;
 	}
@@ -575,6 +594,7 @@ static void deadline_cb(lws_sorted_usec_list_t *sul)
 	}
 	kws_close(k->ws);
 	k->ws = NULL;
+	kept_new_session(k);
 	kept_backoff(k, "no reply to the keepalive");
 }
 
@@ -595,7 +615,7 @@ static void kept_keepalive(struct kept *k)
 		once_check(t);
 		return;
 	}
-	msg = jmsg_execute_request(t->env->session_id, t->env->username,
+	msg = jmsg_execute_request(k->session_id, t->env->username,
 				   t->cfg->code ? t->cfg->code : "", k->inflight);
 	if (!msg || kws_send(k->ws, msg) != 0) {
 		free(msg);
@@ -628,6 +648,7 @@ static struct kept *kept_add(struct target *t, const char *id)
 		return NULL;
 	k->t = t;
 	snprintf(k->id, sizeof(k->id), "%s", id);
+	snprintf(k->session_id, sizeof(k->session_id), "%s", t->env->session_id);
 	k->st = K_IDLE;
 	k->next = t->kernels;
 	t->kernels = k;

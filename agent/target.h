@@ -35,7 +35,7 @@ struct target;
 struct target_env {
 	struct lws_context *ctx;
 	struct rest *rest;
-	char session_id[JMSG_UUID_LEN];	/* one session id per agent run */
+	char session_id[JMSG_UUID_LEN];	/* one session id per agent run (see kept_new_session) */
 	const char *username;
 	int once;			/* --once: one verified round, then end */
 	/* A target ended for good; called once per target, from the event loop. */
