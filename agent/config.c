@@ -536,8 +536,7 @@ struct loader {
 	size_t tbase;			/* cfg->ntargets before this load */
 	struct target_state *ts;	/* one per target added by this load */
 
-	int have_mode;
-	mode_t file_mode;
+	mode_t file_mode;		/* 0 when not from a file */
 	int perm_warned;
 	const char *raw;		/* the current value before ${VAR} expansion */
 };
@@ -806,7 +805,7 @@ static int has_literal(const char *raw)
 
 static void warn_secret_in_file(struct loader *ld, const char *key)
 {
-	if (ld->have_mode && (ld->file_mode & 077) && !ld->perm_warned) {
+	if ((ld->file_mode & 077) && !ld->perm_warned) {
 		lwarn(ld, ld->lineno, "[%s] %s: %s holds a secret and is readable by group/others; "
 		      "run chmod 600 %s (or use ${VAR} or token_file =)", ld->sect_name, key, ld->name, ld->name);
 		ld->perm_warned = 1;
@@ -1534,7 +1533,6 @@ int config_load(const char *path, struct agent_config *cfg, struct config_errors
 			fclose(ld.f);
 			return -1;
 		}
-		ld.have_mode = 1;
 		ld.file_mode = st.st_mode;
 	}
 	/* relative paths in the file are relative to the file, not to wherever we run */
@@ -1698,6 +1696,11 @@ void config_errors_free(struct config_errors *errs)
 static int same_str(const char *a, const char *b)
 {
 	return a == b || (a && b && !strcmp(a, b));
+}
+
+const char *config_target_url(const struct target_config *tc)
+{
+	return tc->kind == TARGET_JUPYTER ? tc->url : tc->ping_url;
 }
 
 int config_target_equal(const struct target_config *a, const struct target_config *b)

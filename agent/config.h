@@ -146,6 +146,9 @@ int config_finish(struct agent_config *cfg, struct config_errors *errs);
 /* Do two targets mean exactly the same thing? (A SIGHUP reload keeps such targets running.) */
 int config_target_equal(const struct target_config *a, const struct target_config *b);
 
+/* What a target keeps alive: url for a Jupyter server, ping_url for a ping target. */
+const char *config_target_url(const struct target_config *tc);
+
 void config_free(struct agent_config *cfg);
 void config_errors_free(struct config_errors *errs);
 

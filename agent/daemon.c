@@ -467,12 +467,7 @@ static int agent_alive(pid_t pid, json_t *st)
 		return 0;
 	if (exe_of(pid, exe, sizeof(exe)) < 0)
 		return 0;	/* not ours to read: not our agent */
-
-	/* The recorded path may carry " (deleted)" too. */
-	size_t wl = strlen(want), dl = strlen(" (deleted)");
-	if (wl > dl && strcmp(want + wl - dl, " (deleted)") == 0)
-		wl -= dl;
-	return strlen(exe) == wl && strncmp(exe, want, wl) == 0;
+	return strcmp(exe, want) == 0;	/* both without " (deleted)": exe_of() */
 }
 
 /* "agent-<digits>.json" -> pid, else 0 (temporary files, logs, anything else). */

@@ -226,8 +226,7 @@ static int proc_kernel(const struct discover_env *e, pid_t pid, char **id, char 
 	return rc;
 }
 
-/* The walk behind discover_own_kernel, also returning the connection file's directory. */
-static int find_kernel(const struct discover_env *e, char **id, pid_t *kpid, char **dir)
+int discover_own_kernel(const struct discover_env *e, char **kernel_id, pid_t *kernel_pid)
 {
 	pid_t pid = e->self_pid, pp;
 	int hops;
@@ -236,17 +235,12 @@ static int find_kernel(const struct discover_env *e, char **id, pid_t *kpid, cha
 		if (proc_ppid(e, pid, &pp) < 0 || pp <= 1)
 			return -1;
 		pid = pp;
-		if (proc_kernel(e, pid, id, dir) == 0) {
-			*kpid = pid;
+		if (proc_kernel(e, pid, kernel_id, NULL) == 0) {
+			*kernel_pid = pid;
 			return 0;
 		}
 	}
 	return -1;
-}
-
-int discover_own_kernel(const struct discover_env *e, char **kernel_id, pid_t *kernel_pid)
-{
-	return find_kernel(e, kernel_id, kernel_pid, NULL);
 }
 
 int discover_in_kernel(const struct discover_env *e)
@@ -254,7 +248,7 @@ int discover_in_kernel(const struct discover_env *e)
 	char *id = NULL;
 	pid_t pid;
 
-	if (find_kernel(e, &id, &pid, NULL) < 0)
+	if (discover_own_kernel(e, &id, &pid) < 0)
 		return 0;
 	free(id);
 	return 1;

@@ -197,6 +197,14 @@ int jmsg_parse_iso(const char *s, double *t)
 	return 0;
 }
 
+double jmsg_activity(json_t *o)
+{
+	const char *s = json_string_value(json_object_get(o, "last_activity"));
+	double t;
+
+	return s && jmsg_parse_iso(s, &t) == 0 ? t : 0;
+}
+
 char *jmsg_execute_request(const char *session, const char *username, const char *code,
 			   char msg_id[JMSG_UUID_LEN])
 {

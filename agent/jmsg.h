@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #define JMSG_UUID_LEN 37	/* 36 chars + NUL */
 
 /* A random (version 4) UUID in lower-case hex with dashes. */
@@ -29,6 +31,9 @@ void jmsg_now_iso(char *out, size_t outlen);
  * in *t, or -1.
  */
 int jmsg_parse_iso(const char *s, double *t);
+
+/* The "last_activity" of a REST object (a kernel, /api/status, a hub server) as epoch seconds, or 0. */
+double jmsg_activity(json_t *o);
 
 /*
  * Build an execute_request for the shell channel. session is the agent's

@@ -853,12 +853,12 @@ static void clean_reason(char *out, size_t outlen, const char *in, size_t len)
 		strcat(out, "...");
 }
 
-static void rx_deliver(struct kws *k)
+static void rx_deliver(struct kws *k, const char *msg, size_t len)
 {
 	struct jmsg_info info;
 	char err[128];
 
-	if (jmsg_read(k->rx, k->rx_len, &info, err, sizeof err)) {
+	if (jmsg_read(msg, len, &info, err, sizeof err)) {
 		if (k->parse_errors++ == 0)
 			log_debug(LOGT, "%s: unreadable message (%s); further ones not logged",
 				  k->label, err);
@@ -911,12 +911,20 @@ static void on_receive(struct kws *k, struct lws *wsi, const void *in, size_t le
 			k->skipped++;
 		}
 	}
+	/* A whole message in one fragment (the usual case) is read in place. */
+	if (!k->rx_len && !k->rx_skip && len && len <= KWS_MAX_MESSAGE &&
+	    lws_is_final_fragment(wsi)) {
+		if (!k->closing)
+			rx_deliver(k, in, len);
+		k->rx_active = 0;
+		return;
+	}
 	if (in && len)
 		rx_append(k, in, len);
 	if (!lws_is_final_fragment(wsi))
 		return;
 	if (!k->rx_skip && !k->closing)
-		rx_deliver(k);
+		rx_deliver(k, k->rx, k->rx_len);
 	k->rx_active = 0;
 	k->rx_skip = 0;
 	k->rx_len = 0;

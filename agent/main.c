@@ -365,7 +365,7 @@ static int is_loopback_url(const char *url)
 /* Said once per target, loudly: settings that weaken what protects the token. */
 static void warn_insecure_target(const struct target_config *tc)
 {
-	const char *url = tc->kind == TARGET_JUPYTER ? tc->url : tc->ping_url;
+	const char *url = config_target_url(tc);
 
 	if (tc->insecure)
 		log_warn(tc->name, "insecure_skip_verify = true: the server's certificate is NOT "
@@ -697,7 +697,7 @@ static void notify_started(struct agent *a)
 	for (i = 0; i < a->cfg.ntargets && n > 0 && (size_t)n < sizeof(what); i++) {
 		const struct target_config *tc = &a->cfg.targets[i];
 
-		log_redact(tc->kind == TARGET_JUPYTER ? tc->url : tc->ping_url, url, sizeof(url));
+		log_redact(config_target_url(tc), url, sizeof(url));
 		n += snprintf(what + n, sizeof(what) - (size_t)n, "%s %s (%s)", i ? "," : "",
 			      tc->name, url);
 	}
@@ -755,18 +755,13 @@ static void shutdown_deadline_cb(lws_sorted_usec_list_t *sul)
 
 static struct lws_context *make_context(struct agent *a)
 {
-	static const struct lws_protocols *protocols[5];
-	static struct lws_protocols list[6];
+	static struct lws_protocols list[5];	/* ends with a zeroed entry */
 	struct lws_context_creation_info info;
-	size_t i = 0;
 
-	protocols[0] = &kws_protocol;
-	protocols[1] = &rest_protocol;
-	protocols[2] = &watch_protocol;
-	protocols[3] = &signal_protocol;
-	for (i = 0; i < 4; i++)
-		list[i] = *protocols[i];
-	memset(&list[4], 0, sizeof(list[4]));
+	list[0] = kws_protocol;
+	list[1] = rest_protocol;
+	list[2] = watch_protocol;
+	list[3] = signal_protocol;
 	memset(&info, 0, sizeof(info));
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
@@ -779,16 +774,22 @@ static struct lws_context *make_context(struct agent *a)
 	return lws_create_context(&info);
 }
 
+/* The signals the agent handles: blocked at start, then read from a signalfd. */
+static void handled_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+}
+
 static int adopt_signals(struct agent *a)
 {
 	sigset_t set;
 	int fd;
 	lws_sock_file_fd_type u;
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
+	handled_signals(&set);
 	fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (fd < 0)
 		return -1;
@@ -863,7 +864,7 @@ static void summary(struct agent *a, FILE *out)
 		const struct target_config *tc = &a->cfg.targets[i];
 		char url[512], what[600];
 
-		log_redact(tc->kind == TARGET_JUPYTER ? tc->url : tc->ping_url, url, sizeof(url));
+		log_redact(config_target_url(tc), url, sizeof(url));
 		if (tc->kind == TARGET_PING)
 			fprintf(out, "agent: pinging %s every %lds\n", url, tc->interval_ms / 1000);
 		else
@@ -950,8 +951,10 @@ int main(int argc, char **argv)
 	 * !cmd on a pty. A terminal in JupyterLab runs under the server, not a
 	 * kernel, so the agent stays attached there. */
 	discover_env_default(&de);
-	if (!a.opt.once)
-		detach = a.opt.detach || (!a.opt.foreground && discover_in_kernel(&de));
+	if (!a.opt.once)	/* discovery has already walked our parents */
+		detach = a.opt.detach ||
+			 (!a.opt.foreground && (disc.url ? disc.kernel_id != NULL
+							 : discover_in_kernel(&de)));
 	if (!a.opt.once && daemon_state_dir(a.state_dir, sizeof(a.state_dir)) == 0)
 		a.write_state = 1;
 	if (a.write_state && disc.kernel_id) {
@@ -998,10 +1001,7 @@ int main(int argc, char **argv)
 	}
 
 	/* 3. Signals are blocked before curl starts any thread, then read from a signalfd. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
+	handled_signals(&set);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -73,22 +73,9 @@ struct rest {
 	lws_sorted_usec_list_t sul_timer;	/* curl's timer */
 	lws_sorted_usec_list_t sul_kick;	/* deferred work after rest_start */
 	struct rest_call *calls;
-	size_t ncalls;
 };
 
 static int curl_ready;
-
-/*
- * The vhost to adopt into when the context has no vhost named "default"
- * (LWS_SERVER_OPTION_EXPLICIT_VHOSTS): the first one that initialised
- * rest_protocol. lws has no public way to list a context's vhosts, and with
- * explicit vhosts lws runs PROTOCOL_INIT only in the first lws_service(), so
- * this fallback works only after that; otherwise name a vhost "default".
- */
-static struct {
-	struct lws_context *ctx;
-	struct lws_vhost *vh;
-} first_vhost;
 
 /* ---- finishing calls ---------------------------------------------------- */
 
@@ -103,7 +90,6 @@ static void call_unlink(struct rest_call *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	c->prev = c->next = NULL;
-	r->ncalls--;
 }
 
 static void call_free(struct rest_call *c)
@@ -252,18 +238,6 @@ static int rest_lws_cb(struct lws *wsi, enum lws_callback_reasons reason,
 	(void)len;
 
 	switch (reason) {
-	case LWS_CALLBACK_PROTOCOL_INIT:
-		if (!first_vhost.vh || first_vhost.ctx != lws_get_context(wsi)) {
-			first_vhost.ctx = lws_get_context(wsi);
-			first_vhost.vh = lws_get_vhost(wsi);
-		}
-		break;
-	case LWS_CALLBACK_PROTOCOL_DESTROY:
-		if (first_vhost.vh == lws_get_vhost(wsi)) {
-			first_vhost.vh = NULL;
-			first_vhost.ctx = NULL;
-		}
-		break;
 	case LWS_CALLBACK_RAW_RX_FILE:
 		r = lws_get_opaque_user_data(wsi);
 		if (r)
@@ -396,8 +370,6 @@ struct rest *rest_new(struct lws_context *ctx)
 	}
 
 	vh = lws_get_vhost_by_name(ctx, "default");
-	if (!vh && first_vhost.ctx == ctx)
-		vh = first_vhost.vh;
 	if (!vh) {
 		log_error(NULL, "rest: no lws vhost named \"default\" with the "
 			  "%s protocol", rest_protocol.name);
@@ -621,7 +593,6 @@ struct rest_call *rest_start(struct rest *r, const struct rest_request *req,
 	if (r->calls)
 		r->calls->prev = c;
 	r->calls = c;
-	r->ncalls++;
 
 	log_debug(NULL, "rest: %s %s", req->method ? req->method : "GET",
 		  req->url);
@@ -642,11 +613,6 @@ void rest_cancel(struct rest *r, struct rest_call *c)
 	call_unlink(c);
 	curl_multi_remove_handle(r->multi, c->easy);
 	call_free(c);
-}
-
-size_t rest_pending(const struct rest *r)
-{
-	return r ? r->ncalls : 0;
 }
 
 void rest_free(struct rest *r)

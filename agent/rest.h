@@ -57,7 +57,8 @@ typedef void (*rest_done_fn)(void *ud, const struct rest_reply *reply);
 /* The lws protocol rest uses for its adopted epoll fd; list it in the context's protocols. */
 extern const struct lws_protocols rest_protocol;
 
-/* Create the request engine on a running context (needs rest_protocol in the protocol list). NULL on failure. */
+/* Create the request engine on a running context with a vhost named "default"
+ * that lists rest_protocol. NULL on failure. */
 struct rest *rest_new(struct lws_context *ctx);
 
 /*
@@ -70,9 +71,6 @@ struct rest_call *rest_start(struct rest *rest, const struct rest_request *req,
 
 /* Abort a call; its done callback will not be called. NULL is ignored. */
 void rest_cancel(struct rest *rest, struct rest_call *call);
-
-/* Number of calls in flight (for tests and shutdown). */
-size_t rest_pending(const struct rest *rest);
 
 /* Cancel everything and free. Call before lws_context_destroy(). NULL is ignored. */
 void rest_free(struct rest *rest);

@@ -217,17 +217,6 @@ int target_ws_url(const char *base, const char *kernel_id, const char *session_i
 	return n < 0 || (size_t)n >= outlen ? -1 : 0;
 }
 
-/* The kernel's last_activity as epoch seconds, or 0. */
-static double kernel_activity(json_t *kernel)
-{
-	double t = 0;
-	const char *s = json_string_value(json_object_get(kernel, "last_activity"));
-
-	if (s && jmsg_parse_iso(s, &t) != 0)
-		t = 0;
-	return t;
-}
-
 /* "train.ipynb" and "/train.ipynb" name the same notebook. */
 static int same_path(const char *a, const char *b)
 {
@@ -272,7 +261,7 @@ json_t *target_pick_kernels(enum kernel_select sel, const char *arg, const char 
 			json_array_append_new(ids, json_string(id));
 			break;
 		case KSEL_AUTO:
-			if (!best || kernel_activity(kernel) > kernel_activity(best))
+			if (!best || jmsg_activity(kernel) > jmsg_activity(best))
 				best = kernel;
 			break;
 		case KSEL_ID:
@@ -885,7 +874,7 @@ static void rest_round(struct target *t)
 {
 	struct rest_request req = {0};
 	char url[1024];
-	const char *cfgurl = is_jupyter(t) ? t->cfg->url : t->cfg->ping_url;
+	const char *cfgurl = config_target_url(t->cfg);
 
 	if (t->call)
 		return;		/* the previous request is still running (it has a timeout) */
@@ -1075,7 +1064,7 @@ json_t *target_status_json(const struct target *t)
 	json_t *o, *ks;
 	const struct kept *k;
 
-	log_redact(is_jupyter(t) ? t->cfg->url : t->cfg->ping_url, url, sizeof(url));
+	log_redact(config_target_url(t->cfg), url, sizeof(url));
 	ks = json_array();
 	for (k = t->kernels; k; k = k->next)
 		json_array_append_new(ks, json_pack("{s:s, s:s, s:s, s:s, s:o, s:i}",

@@ -260,15 +260,6 @@ static void reading_set(struct reading *r, double act, double now)
 	r->fresh = 1;
 }
 
-/* "last_activity" of a JSON object as epoch seconds, or 0. */
-static double json_activity(json_t *o)
-{
-	const char *s = json_string_value(json_object_get(o, "last_activity"));
-	double t;
-
-	return s && jmsg_parse_iso(s, &t) == 0 ? t : 0;
-}
-
 /* The reply's JSON object, or NULL (and a debug line saying why). */
 static json_t *reply_object(const struct verify *v, const char *what, const struct rest_reply *r)
 {
@@ -480,7 +471,7 @@ static void kernel_done(void *ud, const struct rest_reply *r)
 			seen_remove(v, k);	/* gone: the target notices and says so */
 	} else if ((o = reply_object(v, "the kernel", r))) {
 		struct kseen *k = seen_find(v, id, 1);
-		double act = json_activity(o);
+		double act = jmsg_activity(o);
 
 		if (k && act > 0) {
 			reading_set(&k->r, act, mono_now());
@@ -550,7 +541,7 @@ static void server_done(void *ud, const struct rest_reply *r)
 
 	v->scall = NULL;
 	if ((o = reply_object(v, "the server's status", r))) {
-		double act = json_activity(o);
+		double act = jmsg_activity(o);
 
 		if (act > 0)
 			reading_set(&v->layer[L_SERVER], act, mono_now());
@@ -591,11 +582,11 @@ static void hub_read_done(void *ud, const struct rest_reply *r)
 			json_t *s = json_object_get(servers, v->server);
 
 			if (s)
-				act = json_activity(s);
+				act = jmsg_activity(s);
 			else
 				log_debug(tname(v), "the hub lists no running server '%s' for %s",
 					  v->server, v->user);
-		} else if (!(act = json_activity(o))) {
+		} else if (!(act = jmsg_activity(o))) {
 			v->hub_read = 0;
 			log_info(tname(v), "the token may not read the hub's activity for %s; "
 				 "not reading it back", v->user);
