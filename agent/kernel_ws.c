@@ -26,6 +26,7 @@
 
 #include "kernel_ws.h"
 #include "log.h"
+#include "timer.h"
 
 #define KWS_TXQ		8	/* queued outgoing messages per connection */
 #define KWS_RX_FIRST	4096	/* first size of the reassembly buffer */
@@ -620,7 +621,7 @@ static void kws_free(struct kws *k)
 {
 	if (!k)
 		return;
-	lws_sul_schedule(k->ctx, 0, &k->sul_connect, NULL, LWS_SET_TIMER_USEC_CANCEL);
+	timer_cancel(k->ctx, &k->sul_connect);
 	for (unsigned i = 0; i < k->tx_count; i++)
 		free(k->txq[(k->tx_head + i) % KWS_TXQ].buf);
 	free(k->rx);
@@ -1114,7 +1115,7 @@ static int kws_callback(struct lws *wsi, enum lws_callback_reasons reason,
 			return -1;
 		k->established = 1;
 		clock_gettime(CLOCK_MONOTONIC, &k->last_valid);
-		lws_sul_schedule(k->ctx, 0, &k->sul_connect, NULL, LWS_SET_TIMER_USEC_CANCEL);
+		timer_cancel(k->ctx, &k->sul_connect);
 		log_debug(LOGT, "%s: open", k->label);
 		if (k->h.opened)
 			k->h.opened(k->ud);

@@ -42,6 +42,7 @@
 
 #include "log.h"
 #include "rest.h"
+#include "timer.h"
 
 #ifndef AGENT_VERSION
 #define AGENT_VERSION "dev"
@@ -196,7 +197,6 @@ static void on_sul_kick(lws_sorted_usec_list_t *sul)
 static void sul_set(struct rest *r, lws_sorted_usec_list_t *sul, sul_cb_t cb,
 		    lws_usec_t us)
 {
-	/* the cancel form is the one that works on both lws 4.0 and 4.1 */
 	lws_sul_schedule(r->ctx, 0, sul, cb, us);
 }
 
@@ -308,7 +308,7 @@ static int on_curl_timer(CURLM *multi, long ms, void *userp)
 
 	(void)multi;
 	if (ms < 0)
-		sul_set(r, &r->sul_timer, on_sul_timer, LWS_SET_TIMER_USEC_CANCEL);
+		timer_cancel(r->ctx, &r->sul_timer);
 	else
 		sul_set(r, &r->sul_timer, on_sul_timer, (lws_usec_t)ms * 1000);
 	return 0;
@@ -629,8 +629,8 @@ void rest_free(struct rest *r)
 	 */
 	curl_multi_cleanup(r->multi);
 	r->multi = NULL;
-	sul_set(r, &r->sul_timer, on_sul_timer, LWS_SET_TIMER_USEC_CANCEL);
-	sul_set(r, &r->sul_kick, on_sul_kick, LWS_SET_TIMER_USEC_CANCEL);
+	timer_cancel(r->ctx, &r->sul_timer);
+	timer_cancel(r->ctx, &r->sul_kick);
 
 	/* lws closes the epoll fd; RAW_CLOSE_FILE clears r->wsi and r->epfd */
 	if (r->wsi)

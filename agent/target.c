@@ -17,6 +17,7 @@
 #include "log.h"
 #include "rest.h"
 #include "target.h"
+#include "timer.h"
 #include "verify.h"
 
 #define BACKOFF_BASE_MS 1000
@@ -88,46 +89,13 @@ static void round_cb(lws_sorted_usec_list_t *sul);
 
 /* ---- small helpers ---- */
 
-static int64_t mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static double wall_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static unsigned rnd(void)
 {
 	unsigned r = 0;
 
 	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != sizeof(r))
-		r = (unsigned)mono_us();
+		r = (unsigned)timer_mono_us();
 	return r;
-}
-
-static void sul_noop(lws_sorted_usec_list_t *sul)
-{
-	(void)sul;
-}
-
-/* Portable cancel: lws_sul_cancel() is 4.1-only (LIBS.md §1). */
-static void sul_cancel(struct lws_context *ctx, lws_sorted_usec_list_t *sul)
-{
-	lws_sul_schedule(ctx, 0, sul, sul_noop, LWS_SET_TIMER_USEC_CANCEL);
-}
-
-static void sul_in(struct lws_context *ctx, lws_sorted_usec_list_t *sul,
-		   sul_cb_t cb, long ms)
-{
-	lws_sul_schedule(ctx, 0, sul, cb, (lws_usec_t)ms * 1000);
 }
 
 static const char *short_id(const char *id)
@@ -167,7 +135,7 @@ static void set_result(struct target *t, const char *fmt, ...)
 	vsnprintf(t->last_result, sizeof(t->last_result), fmt, ap);
 	va_end(ap);
 	if (!strncmp(t->last_result, "ok", 2))
-		t->last_ok = wall_now();
+		t->last_ok = timer_wall_s();
 	if (t->env->changed)
 		t->env->changed(t->env->ud, t);
 }
@@ -351,8 +319,8 @@ static void kept_free(struct kept *k)
 {
 	struct lws_context *ctx = k->t->env->ctx;
 
-	sul_cancel(ctx, &k->sul_reconnect);
-	sul_cancel(ctx, &k->sul_deadline);
+	timer_cancel(ctx, &k->sul_reconnect);
+	timer_cancel(ctx, &k->sul_deadline);
 	kws_close(k->ws);
 	free(k);
 }
@@ -397,10 +365,10 @@ static void kept_backoff(struct kept *k, const char *why)
 
 	k->st = K_BACKOFF;
 	k->inflight[0] = '\0';
-	sul_cancel(k->t->env->ctx, &k->sul_deadline);
+	timer_cancel(k->t->env->ctx, &k->sul_deadline);
 	log_warn(k->t->cfg->name, "kernel %s: %s; reconnecting in %.1f s", short_id(k->id), why,
 		 ms / 1000.0);
-	sul_in(k->t->env->ctx, &k->sul_reconnect, reconnect_cb, ms);
+	timer_in_ms(k->t->env->ctx, &k->sul_reconnect, reconnect_cb, ms);
 }
 
 /*
@@ -411,7 +379,7 @@ static void kept_backoff(struct kept *k, const char *why)
 static void kept_missing(struct kept *k, const char *why)
 {
 	struct target *t = k->t;
-	int64_t now = mono_us();
+	int64_t now = timer_mono_us();
 
 	if (t->env->once) {
 		target_end(t, 1, "kernel %s not found (%s)", k->id, why);
@@ -465,9 +433,9 @@ static void kws_message(void *ud, const struct jmsg_info *m)
 	/* Backoff resets on a working keepalive, not on a handshake: a server
 	 * that accepts and then never answers must not be hammered. */
 	k->retries = 0;
-	sul_cancel(t->env->ctx, &k->sul_deadline);
-	k->rtt_ms = (long)((mono_us() - k->sent_us) / 1000);
-	k->last_ack = wall_now();
+	timer_cancel(t->env->ctx, &k->sul_deadline);
+	k->rtt_ms = (long)((timer_mono_us() - k->sent_us) / 1000);
+	k->last_ack = timer_wall_s();
 	/* A keepalive queued behind a failing cell comes back "aborted", but its
 	 * busy/idle still reached IOPub, so it still counted (PROTOCOL.md). */
 	log_info(t->cfg->name, "kernel %s: keepalive acknowledged in %ld ms%s", short_id(k->id),
@@ -572,7 +540,7 @@ static void deadline_cb(lws_sorted_usec_list_t *sul)
 	if (!strcmp(k->exec_state, "busy")) {
 		log_debug(t->cfg->name, "kernel %s: keepalive queued behind a running cell",
 			  short_id(k->id));
-		sul_in(t->env->ctx, &k->sul_deadline, deadline_cb, t->cfg->timeout_ms);
+		timer_in_ms(t->env->ctx, &k->sul_deadline, deadline_cb, t->cfg->timeout_ms);
 		verify_after_round(t);
 		return;
 	}
@@ -613,10 +581,10 @@ static void kept_keepalive(struct kept *k)
 		return;
 	}
 	free(msg);
-	k->sent_us = mono_us();
+	k->sent_us = timer_mono_us();
 	k->st = K_WAITING;
 	log_debug(t->cfg->name, "kernel %s: keepalive sent", short_id(k->id));
-	sul_in(t->env->ctx, &k->sul_deadline, deadline_cb, t->cfg->timeout_ms);
+	timer_in_ms(t->env->ctx, &k->sul_deadline, deadline_cb, t->cfg->timeout_ms);
 }
 
 static struct kept *kept_find(struct target *t, const char *id)
@@ -810,7 +778,7 @@ static void rest_done(void *ud, const struct rest_reply *r)
 		} else if (t->env->once) {
 			target_end(t, 1, "%s", why);
 		} else {
-			int64_t now = mono_us();
+			int64_t now = timer_mono_us();
 
 			if (!t->gone_since_us)
 				t->gone_since_us = now;
@@ -925,12 +893,12 @@ static void retry_sooner(struct target *t)
 	if (t->stopped || t->ended || t->env->once || !t->rest_failures)
 		return;
 	ms = target_backoff_ms(t->rest_failures - 1, BACKOFF_BASE_MS, BACKOFF_CAP_MS, rnd());
-	at = wall_now() + ms / 1000.0;
+	at = timer_wall_s() + ms / 1000.0;
 	if (t->next_round > 0 && at >= t->next_round)
 		return;
 	log_info(t->cfg->name, "retrying in %.1f s", ms / 1000.0);
 	t->next_round = at;
-	sul_in(t->env->ctx, &t->sul_round, round_cb, ms);
+	timer_in_ms(t->env->ctx, &t->sul_round, round_cb, ms);
 }
 
 static void round_cb(lws_sorted_usec_list_t *sul)
@@ -953,8 +921,8 @@ static void round_start(struct target *t)
 	if (t->ended || t->env->once)
 		return;
 	next = target_jitter_ms(t->cfg->interval_ms, t->cfg->jitter_pct, rnd());
-	t->next_round = wall_now() + next / 1000.0;
-	sul_in(t->env->ctx, &t->sul_round, round_cb, next);
+	t->next_round = timer_wall_s() + next / 1000.0;
+	timer_in_ms(t->env->ctx, &t->sul_round, round_cb, next);
 }
 
 /* ---- public ---- */
@@ -979,7 +947,7 @@ void target_start(struct target *t)
 	if (is_jupyter(t) && t->cfg->kernel == KSEL_ID && !kept_add(t, t->cfg->kernel_arg))
 		return;
 	if (t->env->once)
-		sul_in(t->env->ctx, &t->sul_once, once_deadline_cb, t->cfg->timeout_ms + 5000);
+		timer_in_ms(t->env->ctx, &t->sul_once, once_deadline_cb, t->cfg->timeout_ms + 5000);
 	round_start(t);
 }
 
@@ -990,8 +958,8 @@ void target_stop(struct target *t)
 	if (!t || t->stopped)
 		return;
 	t->stopped = 1;
-	sul_cancel(t->env->ctx, &t->sul_round);
-	sul_cancel(t->env->ctx, &t->sul_once);
+	timer_cancel(t->env->ctx, &t->sul_round);
+	timer_cancel(t->env->ctx, &t->sul_once);
 	rest_cancel(t->env->rest, t->call);
 	t->call = NULL;
 	verify_free(t->verify);

@@ -17,6 +17,7 @@
 #include "jmsg.h"
 #include "log.h"
 #include "rest.h"
+#include "timer.h"
 #include "verify.h"
 
 #define VERIFY_MAX_KERNELS 64
@@ -66,26 +67,6 @@ struct verify {
 	void *settled_ud;
 	lws_sorted_usec_list_t sul_settle;	/* a read-back that could start nothing */
 };
-
-/* Ages compare the servers' clocks with ours (wall time); durations of our
- * own use the monotonic clock, so a clock step cannot stall read-backs. */
-static double clock_s(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static double wall_now(void)
-{
-	return clock_s(CLOCK_REALTIME);
-}
-
-static double mono_now(void)
-{
-	return clock_s(CLOCK_MONOTONIC);
-}
 
 static const char *tname(const struct verify *v)
 {
@@ -403,7 +384,7 @@ static void check_hub(struct verify *v, double mono)
 
 static void settle(struct verify *v)
 {
-	double now = wall_now(), kact;
+	double now = timer_wall_s(), kact;
 	char line[200];
 	int busy;
 	size_t i;
@@ -416,9 +397,9 @@ static void settle(struct verify *v)
 			   v->hub_api ? age_of(v->layer[L_HUB].cur, now) : -1);
 	if (line[0])
 		log_info(tname(v), "%s", line);
-	check_kernels(v, mono_now());
-	check_server(v, mono_now());
-	check_hub(v, mono_now());
+	check_kernels(v, timer_mono_s());
+	check_server(v, timer_mono_s());
+	check_hub(v, timer_mono_s());
 	for (i = 0; i < v->nseen; i++)
 		v->seen[i].r.fresh = 0;
 	for (i = 0; i < L_COUNT; i++)
@@ -474,7 +455,7 @@ static void kernel_done(void *ud, const struct rest_reply *r)
 		double act = jmsg_activity(o);
 
 		if (k && act > 0) {
-			reading_set(&k->r, act, mono_now());
+			reading_set(&k->r, act, timer_mono_s());
 			k->listed = 1;	/* new kernels are not marked by kernels_start */
 			snprintf(k->state, sizeof(k->state), "%s",
 				 json_string_value(json_object_get(o, "execution_state")) ?
@@ -544,7 +525,7 @@ static void server_done(void *ud, const struct rest_reply *r)
 		double act = jmsg_activity(o);
 
 		if (act > 0)
-			reading_set(&v->layer[L_SERVER], act, mono_now());
+			reading_set(&v->layer[L_SERVER], act, timer_mono_s());
 		json_decref(o);
 	}
 	settle(v);
@@ -593,7 +574,7 @@ static void hub_read_done(void *ud, const struct rest_reply *r)
 		}
 		/* Without read:servers the user's own last_activity is the closest. */
 		if (act > 0)
-			reading_set(&v->layer[L_HUB], act, mono_now());
+			reading_set(&v->layer[L_HUB], act, timer_mono_s());
 		json_decref(o);
 	}
 	settle(v);
@@ -729,11 +710,6 @@ static void settle_cb(lws_sorted_usec_list_t *sul)
 	settle(lws_container_of(sul, struct verify, sul_settle));
 }
 
-static void sul_noop(lws_sorted_usec_list_t *sul)
-{
-	(void)sul;
-}
-
 void verify_on_settled(struct verify *v, void (*settled)(void *ud), void *ud)
 {
 	if (!v)
@@ -748,7 +724,7 @@ void verify_round(struct verify *v, const char *const *kernel_ids, size_t n)
 
 	if (!v)
 		return;
-	now = mono_now();
+	now = timer_mono_s();
 	/* Called after every acknowledged keepalive: one read-back per round. */
 	if (v->last_start && now - v->last_start < v->tc->interval_ms / 2000.0)
 		return;
@@ -774,7 +750,7 @@ static json_t *age_json(double act, double now)
 json_t *verify_status_json(const struct verify *v)
 {
 	char warning[sizeof(v->warning)];
-	double now = wall_now();
+	double now = timer_wall_s();
 	size_t i, n = 0;
 	int busy;
 
@@ -812,9 +788,8 @@ void verify_free(struct verify *v)
 {
 	if (!v)
 		return;
-	/* Portable cancel: lws_sul_cancel() is 4.1-only (LIBS.md §1). */
 	if (v->ctx)
-		lws_sul_schedule(v->ctx, 0, &v->sul_settle, sul_noop, LWS_SET_TIMER_USEC_CANCEL);
+		timer_cancel(v->ctx, &v->sul_settle);
 	rest_cancel(v->rest, v->kcall);
 	rest_cancel(v->rest, v->scall);
 	rest_cancel(v->rest, v->hcall);

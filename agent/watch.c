@@ -15,6 +15,7 @@
 
 #include "log.h"
 #include "daemon.h"
+#include "timer.h"
 #include "watch.h"
 
 #ifndef SYS_pidfd_open
@@ -49,30 +50,19 @@ struct watch {
 	lws_sorted_usec_list_t sul_warn;
 };
 
-static void noop_cb(lws_sorted_usec_list_t *sul)
-{
-	(void)sul;
-}
-
-/* lws_sul_cancel() is 4.1-only; this works on 4.0 too (shared/LIBS.md). */
 static void sul_cancel(struct watch *w, lws_sorted_usec_list_t *sul)
 {
-	lws_sul_schedule(w->ctx, 0, sul, noop_cb, LWS_SET_TIMER_USEC_CANCEL);
+	timer_cancel(w->ctx, sul);
 }
 
 static void sul_in_ms(struct watch *w, lws_sorted_usec_list_t *sul, sul_cb_t cb, int64_t ms)
 {
-	if (ms < 1)
-		ms = 1;
-	lws_sul_schedule(w->ctx, 0, sul, cb, (lws_usec_t)ms * 1000);
+	timer_in_ms(w->ctx, sul, cb, ms);
 }
 
 static int64_t wall_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)(timer_wall_s() * 1000);
 }
 
 char *watch_format_duration(long ms, char *out, size_t outlen)

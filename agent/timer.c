@@ -1,0 +1,55 @@
+/* timer: see timer.h. */
+#include <time.h>
+
+#include "timer.h"
+
+int64_t timer_mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+double timer_mono_s(void)
+{
+	return (double)timer_mono_us() / 1e6;
+}
+
+double timer_wall_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+void timer_in_ms(struct lws_context *ctx, lws_sorted_usec_list_t *sul,
+		 sul_cb_t cb, int64_t ms)
+{
+	if (ms < 1)
+		ms = 1;
+	lws_sul_schedule(ctx, 0, sul, cb, (lws_usec_t)ms * 1000);
+}
+
+#if LWS_LIBRARY_VERSION_NUMBER < 4001000
+static void cancelled(lws_sorted_usec_list_t *sul)
+{
+	(void)sul;
+}
+#endif
+
+void timer_cancel(struct lws_context *ctx, lws_sorted_usec_list_t *sul)
+{
+#if LWS_LIBRARY_VERSION_NUMBER >= 4001000
+	(void)ctx;
+	lws_sul_cancel(sul);
+#else
+	/*
+	 * lws_sul_cancel() arrived in 4.1. The 4.0 idiom schedules with
+	 * LWS_SET_TIMER_USEC_CANCEL; it needs a real callback, because from
+	 * 4.3.0 lws_sul_schedule() asserts one (lib/core-net/sorted-usec-list.c).
+	 */
+	lws_sul_schedule(ctx, 0, sul, cancelled, LWS_SET_TIMER_USEC_CANCEL);
+#endif
+}
