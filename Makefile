@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # agent: keep Jupyter kernels and servers from being culled.
 # Plain make; every library comes from pkg-config.
 

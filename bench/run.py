@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Benchmark: the agent's memory, CPU and wakeups against a real jupyter_server.
 
     /usr/bin/python3 bench/run.py [--quick] [--no-strace] [/abs/path/to/agent]

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Demo: watch the agent keep a kernel alive while the culler takes another.
 
     /usr/bin/python3 tests/demo.py /abs/path/to/agent      (or: make demo)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Fixtures for the end-to-end tests: real Jupyter Servers with short kernel
 cullers, and the agent binary under test (AGENT_BIN, default build/agent).
 

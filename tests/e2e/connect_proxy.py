@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A test double for an HTTP forward proxy on loopback, standard library only.
 
 It speaks the two ways clients use an HTTP proxy:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Test doubles for the end-to-end tests: stand-ins for services that cannot
 run here (Colab's tunnel front end, a notification service such as ntfy).
 

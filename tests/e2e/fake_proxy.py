@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A test double: a TCP proxy on loopback between the agent and a real
 Jupyter Server, which the test tells to break connections the way networks
 and hung servers do. A real server cannot be made to do these things on

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A test double: an HTTP + WebSocket server on loopback that answers the
 agent with garbage where a Jupyter Server would answer JSON. A real server
 cannot be made to send these on purpose, hence the double.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Harness for the JupyterHub end-to-end tests: a real JupyterHub 3.0 (Debian's
 `jupyterhub` package) with configurable-http-proxy on free loopback ports,
 DummyAuthenticator and SimpleLocalProcessSpawner, and fast activity reporting

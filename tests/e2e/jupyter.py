@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Harness for the end-to-end tests and the demo: a real Jupyter Server on a
 free loopback port, a minimal kernel WebSocket client, and helpers to run the
 agent.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Colab-shaped discovery: a real jupyter_server shaped like the one inside a
 Colab VM (no token, found only through COLAB_JUPYTER_IP and KMP_TARGET_PORT,
 no runtime file naming it), and `!agent` typed into one of its kernels.

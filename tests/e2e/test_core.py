@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Core end-to-end tests: the agent against a real jupyter_server + ipykernel
 whose kernel culler is short (6 s idle, checked every second) and culls
 connected kernels too, so only real kernel activity keeps a kernel alive.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Docs consistency: README.md, packaging/agent.1 and config/agent.ini say what
 the code does. No servers.
 

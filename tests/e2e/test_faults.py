@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Faults a 10-hour run meets, end to end (issue 5, "Faults to survive";
 TLS and proxies are tested elsewhere).
 

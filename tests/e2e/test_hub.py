@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """JupyterHub end-to-end tests: the agent keeps a hub user's server alive, and
 shows it with what jupyterhub-idle-culler reads (the hub's last_activity for
 the server).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The agent inside a notebook (issue 3): `!./agent` typed in a cell of a
 real kernel finds its own server and kernel, detaches, keeps the kernel
 alive and stops with the job; the stop conditions --while-pid,

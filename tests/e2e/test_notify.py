@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Notifications: [agent] notify_url gets a short POST when the agent starts,
 when a stop condition is met, and when a target is lost. A recording HTTP
 double (doubles.py) stands in for the notification service (ntfy and the

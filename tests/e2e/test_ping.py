@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Ping targets: a plain HTTP keepalive with extra headers, as Google's own
 tools send to Colab's tunnel front end. Colab cannot run here, so a recording
 HTTP double (doubles.py) stands in for the front end.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Config reload: SIGHUP re-reads the config file. A bad new config is
 reported and the old one keeps running; targets whose settings did not
 change keep their WebSocket (the server sees no new connection); a changed

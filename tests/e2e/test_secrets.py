@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Secrets: the token never shows up where other people or other programs can
 read it (the command line, logs at any level, --status, state files, error
 messages); URLs that carry token= are redacted; the agent warns when a file

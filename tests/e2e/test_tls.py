@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """TLS and proxies end to end: a real jupyter_server serving https with a
 self-signed certificate (made with openssl for IP 127.0.0.1 in a temp dir),
 the shared plain-http server, and connect_proxy.py, a loopback HTTP proxy

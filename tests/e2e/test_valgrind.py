@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """valgrind memcheck of an accelerated run: at least 1000 acknowledged
 keepalives against a real jupyter_server, with 0 errors and 0 definite or
 indirect leaks.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer target: the INI handler and validation, duration and percent
  * parsing, and ${VAR} expansion, fed arbitrary bytes.

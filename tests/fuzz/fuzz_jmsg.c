@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer target for jmsg: every frame a server sends reaches jmsg_read,
  * and every last_activity it reports reaches jmsg_parse_iso, so neither may

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The unit-test runner: calls every suite, prints failures and a summary. */
 #include <stdio.h>
 

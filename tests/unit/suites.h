@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* One line per suite, each defined in a tests/unit/test_*.c file. */
 SUITE(suite_config)
 SUITE(suite_jmsg)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests for agent/config.c: the schema, FILE:LINE errors and the pure helpers. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * daemon and watch: state files, --status, --stop and detaching on a temp
  * state dir; stop conditions on a real lws loop with real processes and files.

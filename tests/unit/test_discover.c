@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * discover: the parent-chain walk, runtime files, and the hub and Colab
  * environments, against fake /proc trees built in a temp dir, the runtime

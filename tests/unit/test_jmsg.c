@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests for jmsg: building the keepalive and reading kernel messages. */
 #include <stdlib.h>
 #include <string.h>

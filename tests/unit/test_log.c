@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests for log: line formats, level filter and redaction. */
 #include <errno.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests for notification bodies. */
 #include <stdlib.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests for the target's pure helpers: backoff, jitter, URLs, kernel choice. */
 #include <stdlib.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests for verify's pure helpers: hub URLs, "did not move", the age line. */
 #include <stdlib.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A tiny unit-test runner. Each test file defines functions with TEST(name)
  * and lists them with UNIT_REGISTER in its suite function; main.c calls the
