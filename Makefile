@@ -9,10 +9,13 @@ PYTHON   = /usr/bin/python3
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
 CC      ?= cc
+# CPPFLAGS, CFLAGS and LDFLAGS come from the environment when set (as
+# dpkg-buildflags sets them, with the hardening flags); -std and the warnings
+# below are always added in front.
 CFLAGS  ?= -O2 -g
 WARN     = -Wall -Wextra -Wshadow -Wformat=2
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) -DAGENT_VERSION='"$(VERSION)"' \
-	$(shell pkg-config --cflags $(PKGS)) $(CFLAGS)
+	$(shell pkg-config --cflags $(PKGS)) $(CPPFLAGS) $(CFLAGS)
 LIBS     = $(shell pkg-config --libs $(PKGS))
 
 SRC      = $(wildcard agent/*.c)
@@ -28,7 +31,8 @@ SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 ASAN_OBJ = $(SRC:agent/%.c=$(B)/asan/%.o)
 ASAN_LIBOBJ = $(LIBSRC:agent/%.c=$(B)/asan/%.o)
 
-.PHONY: all check unit e2e asan fuzz valgrind demo bench install deps ensure-deps clean
+.PHONY: all check unit e2e asan fuzz valgrind demo bench install deps ensure-deps clean \
+	deb portable portable-check matrix
 
 all: $(B)/agent
 
@@ -36,10 +40,10 @@ $(B)/obj/%.o: agent/%.c $(HDR) | $(B)/obj
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(B)/agent: $(OBJ)
-	$(CC) $(CFLAGS) -o $@ $(OBJ) $(LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(OBJ) $(LIBS)
 
 $(B)/unit: $(UNITSRC) $(LIBOBJ) tests/unit/unit.h tests/unit/suites.h
-	$(CC) $(ALL_CFLAGS) -Iagent -o $@ $(UNITSRC) $(LIBOBJ) $(LIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Iagent -o $@ $(UNITSRC) $(LIBOBJ) $(LIBS)
 
 $(B)/asan/%.o: agent/%.c $(HDR) | $(B)/asan
 	$(CC) $(ALL_CFLAGS) $(SAN) -O1 -c -o $@ $<
@@ -114,12 +118,69 @@ bench: ensure-deps
 	$(MAKE) all
 	$(PYTHON) bench/run.py $(CURDIR)/$(B)/agent
 
-install: $(B)/agent
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
-		$(DESTDIR)$(PREFIX)/share/doc/agent
-	install -m 0755 $(B)/agent $(DESTDIR)$(PREFIX)/bin/agent
-	install -m 0644 packaging/agent.1 $(DESTDIR)$(PREFIX)/share/man/man1/agent.1
-	install -m 0644 config/agent.ini $(DESTDIR)$(PREFIX)/share/doc/agent/agent.ini
+# Compatibility matrix (issue 10): build and test in cached Debian chroots
+# (/var/cache/jupyter-keepalive/matrix/SUITE) with each suite's libraries and
+# Jupyter packages. Needs root. One suite: make matrix SUITES=trixie.
+SUITES ?= bullseye trixie
+matrix:
+	tests/matrix/run $(SUITES)
+
+# The Debian package's layout under DESTDIR + PREFIX: the agent as
+# bin/jupyter-keepalive (so `jupyter keepalive` finds it), its man page, the
+# example config and the systemd user unit (its ExecStart names PREFIX/bin).
+# INSTALL_BIN picks another build of the agent (the e2e test installs the one
+# under test).
+NAME        = jupyter-keepalive
+INSTALL_BIN ?= $(B)/agent
+DOCDIR      = $(DESTDIR)$(PREFIX)/share/doc/$(NAME)
+UNITDIR     = $(DESTDIR)$(PREFIX)/lib/systemd/user
+
+install: $(INSTALL_BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DOCDIR) $(UNITDIR)
+	install -m 0755 $(INSTALL_BIN) $(DESTDIR)$(PREFIX)/bin/$(NAME)
+	install -m 0644 packaging/$(NAME).1 $(DESTDIR)$(PREFIX)/share/man/man1/$(NAME).1
+	install -m 0644 config/agent.ini README.md $(DOCDIR)/
+	install -m 0644 LICENSE $(DOCDIR)/copyright
+	sed 's|/usr/bin/$(NAME)|$(PREFIX)/bin/$(NAME)|' packaging/$(NAME)@.service \
+		> $(UNITDIR)/$(NAME)@.service
+	chmod 0644 $(UNITDIR)/$(NAME)@.service
+
+# Debian package, built from a copy of the tree in build/deb (debian/ holds the
+# packaging; needs dpkg-dev and debhelper). lintian, when installed, must
+# report no errors.
+deb:
+	rm -rf $(B)/deb
+	mkdir -p $(B)/deb/src
+	tar -c --exclude=./build --exclude-vcs --exclude=__pycache__ --exclude=.pytest_cache . \
+		| tar -x -C $(B)/deb/src
+	test "$$(dpkg-parsechangelog -l debian/changelog -S Version)" = "$(VERSION)" || \
+		{ echo "deb: debian/changelog's version is not VERSION ($(VERSION))" >&2; exit 1; }
+	cd $(B)/deb/src && dpkg-buildpackage -us -uc -b
+	cp $(B)/deb/$(NAME)_$(VERSION)_*.deb $(B)/
+	if command -v lintian >/dev/null; then lintian --fail-on error $(B)/deb/*.changes; fi
+
+# build/agent-portable: libwebsockets, inih and jansson linked in (with libcap,
+# which the static libwebsockets needs); glibc, libcurl and OpenSSL 3 stay
+# dynamic so that TLS and HTTP get the system's security updates. Built on
+# Debian 12, it needs GLIBC_2.34 at most. Hardened by default.
+PORTABLE_CPPFLAGS ?= -D_FORTIFY_SOURCE=2
+PORTABLE_CFLAGS   ?= -fstack-protector-strong -fstack-clash-protection -fcf-protection
+PORTABLE_LDFLAGS  ?= -Wl,-z,relro -Wl,-z,now -Wl,--as-needed
+PORTABLE_OBJ = $(SRC:agent/%.c=$(B)/portable/%.o)
+PORTABLE_LIBS = -Wl,-Bstatic -lwebsockets -lcap -linih -ljansson -Wl,-Bdynamic \
+	$(shell pkg-config --libs libcurl openssl)
+
+$(B)/portable:
+	mkdir -p $@
+
+$(B)/portable/%.o: agent/%.c $(HDR) | $(B)/portable
+	$(CC) $(ALL_CFLAGS) $(PORTABLE_CPPFLAGS) $(PORTABLE_CFLAGS) -c -o $@ $<
+
+$(B)/agent-portable: $(PORTABLE_OBJ)
+	$(CC) $(CFLAGS) $(LDFLAGS) $(PORTABLE_LDFLAGS) -o $@ $(PORTABLE_OBJ) $(PORTABLE_LIBS)
+
+portable: ensure-deps
+	$(MAKE) $(B)/agent-portable
 
 clean:
 	rm -rf $(B)

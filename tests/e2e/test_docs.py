@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""Docs consistency: README.md, packaging/agent.1 and config/agent.ini say what
+"""Docs consistency: README.md, packaging/jupyter-keepalive.1 and config/agent.ini say what
 the code does. No servers.
 
 The sources of truth are the code:
@@ -16,7 +16,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
-MAN = REPO / "packaging" / "agent.1"
+MAN = REPO / "packaging" / "jupyter-keepalive.1"
 INI = REPO / "config" / "agent.ini"
 CONFIG_C = REPO / "agent" / "config.c"
 MAIN_C = REPO / "agent" / "main.c"
@@ -202,10 +202,10 @@ def test_every_schema_key_is_in_the_man_page():
     items = man_tp_items(man_section("CONFIGURATION"))
     documented = {w for _, bold, _ in items for w in bold}
     missing = [k for k in all_keys() if k not in documented]
-    assert not missing, "agent.1 CONFIGURATION lacks %s" % missing
+    assert not missing, "jupyter-keepalive.1 CONFIGURATION lacks %s" % missing
     keyish = {w for w in documented if re.fullmatch(r"[a-z][a-z0-9_]*", w)}
     invented = sorted(keyish - set(all_keys()))
-    assert not invented, "agent.1 documents keys the schema does not have: %s" % invented
+    assert not invented, "jupyter-keepalive.1 documents keys the schema does not have: %s" % invented
 
 
 @pytest.mark.parametrize("key,define,shown", [
@@ -224,7 +224,7 @@ def test_defaults_match_the_code(key, define, shown):
         "README says %s defaults to %r; the code says %s" % (key, rows[key], want)
     heads = [h for h, bold, _ in man_tp_items(man_section("CONFIGURATION")) if key in bold]
     assert any("(default %s)" % want in h for h in heads), \
-        "agent.1 does not give %s's default as %s: %r" % (key, want, heads)
+        "jupyter-keepalive.1 does not give %s's default as %s: %r" % (key, want, heads)
 
 
 # ---- flags ----
@@ -234,7 +234,7 @@ def test_every_help_flag_is_in_readme_and_man_page(help_text):
     readme, man = README.read_text(), man_text()
     assert not [f for f in flags if f not in readme], "README lacks flags"
     missing = sorted(f for f in flags if not re.search(r"(?<![\w-])%s(?![\w-])" % re.escape(f), man))
-    assert not missing, "agent.1 lacks %s" % missing
+    assert not missing, "jupyter-keepalive.1 lacks %s" % missing
 
 
 def test_readme_command_line_table_matches_help(help_text):
@@ -249,17 +249,17 @@ def test_man_options_match_help(help_text):
     want = help_specs(help_text)
     heads = [h for h, _, _ in man_tp_items(man_section("OPTIONS"))]
     assert sorted(heads) == sorted(want), (
-        "agent.1 OPTIONS differ from --help\n  only in agent.1: %s\n  only in --help: %s"
+        "jupyter-keepalive.1 OPTIONS differ from --help\n  only in jupyter-keepalive.1: %s\n  only in --help: %s"
         % (sorted(set(heads) - set(want)), sorted(set(want) - set(heads))))
     known = flags_of(help_text)
     unknown = sorted(flags_of(" ".join(heads)) - known)
-    assert not unknown, "agent.1 OPTIONS documents flags --help does not have: %s" % unknown
+    assert not unknown, "jupyter-keepalive.1 OPTIONS documents flags --help does not have: %s" % unknown
 
 
 def test_synopsis_flags_exist(help_text):
     synopsis = "\n".join(roff_line(l) for l in man_section("SYNOPSIS").splitlines())
     unknown = sorted(flags_of(synopsis) - flags_of(help_text))
-    assert not unknown, "agent.1 SYNOPSIS has flags --help does not have: %s" % unknown
+    assert not unknown, "jupyter-keepalive.1 SYNOPSIS has flags --help does not have: %s" % unknown
 
 
 # ---- exit codes ----
@@ -281,9 +281,9 @@ def test_readme_exit_codes_match_help(help_text):
 def test_man_exit_status_matches_help(help_text):
     items = {h: body for h, _, body in man_tp_items(man_section("EXIT STATUS"))}
     for code, phrase in help_exit_codes(help_text).items():
-        assert str(code) in items, "agent.1 EXIT STATUS lacks %d" % code
+        assert str(code) in items, "jupyter-keepalive.1 EXIT STATUS lacks %d" % code
         assert items[str(code)].lower().startswith(phrase.lower()), \
-            "agent.1 exit %d: %r does not start with --help's %r" % (code, items[str(code)], phrase)
+            "jupyter-keepalive.1 exit %d: %r does not start with --help's %r" % (code, items[str(code)], phrase)
     assert set(items) == {str(c) for c in exit_enum()}
 
 
