@@ -182,5 +182,11 @@ $(B)/agent-portable: $(PORTABLE_OBJ)
 portable: ensure-deps
 	$(MAKE) $(B)/agent-portable
 
+# Needs root: runs build/agent-portable --once in a Debian 13 chroot without
+# libwebsockets, inih and jansson (packaging/mkchroot, cached) against real
+# servers on the host's loopback, over http and https.
+portable-check: portable
+	$(PYTHON) tests/portable_check.py $(CURDIR)/$(B)/agent-portable
+
 clean:
 	rm -rf $(B)
