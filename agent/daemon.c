@@ -644,11 +644,17 @@ static void target_row(json_t *t, time_t now, char row[NCOLS][CELL])
 	snprintf(buf, sizeof(buf), "%.8s", kernel ? kernel : "-");
 	clean(buf, row[COL_KERNEL], CELL);
 
-	if (jtime(t, "last_keepalive", &when))
+	/* While a cell runs nothing is sent, and that is the safe state: say so
+	 * rather than "never". */
+	if (result && !strncmp(result, "busy:", 5))
+		buf[0] = '\0';
+	else if (jtime(t, "last_keepalive", &when))
 		snprintf(buf, sizeof(buf), "%s ago", span((long)(now - when), ago, sizeof(ago)));
 	else
 		snprintf(buf, sizeof(buf), "never");
-	if (result && *result) {
+	if (result && !buf[0]) {
+		snprintf(buf, sizeof(buf), "%.150s", result);
+	} else if (result && *result) {
 		size_t l = strlen(buf);
 		snprintf(buf + l, sizeof(buf) - l, " (%.100s)", result);
 	}
@@ -661,6 +667,24 @@ static void target_row(json_t *t, time_t now, char row[NCOLS][CELL])
 	else
 		snprintf(buf, sizeof(buf), "due");
 	clean(buf, row[COL_NEXT], CELL);
+}
+
+/* "kernel a1b2c3d4 busy for 2h13m (a busy kernel is not culled)", per busy kernel. */
+static void print_busy(json_t *t, time_t now, FILE *out)
+{
+	json_t *k;
+	size_t i;
+	char name[CELL], raw[16], id[16], dur[32];
+	time_t since;
+
+	json_array_foreach(json_object_get(t, "kernels"), i, k) {
+		if (!jtime(k, "busy_since", &since))
+			continue;
+		snprintf(raw, sizeof(raw), "%.8s", jstr(k, "id") ? jstr(k, "id") : "?");
+		fprintf(out, "  %s: kernel %s busy for %s (a busy kernel is not culled)\n",
+			clean(jstr(t, "name"), name, sizeof(name)), clean(raw, id, sizeof(id)),
+			span((long)(now - since), dur, sizeof(dur)));
+	}
 }
 
 /*
@@ -738,8 +762,10 @@ static void print_running(const struct agent *ag, time_t now, FILE *out)
 		fprintf(out, "  (no targets yet)\n");
 	}
 	free(rows);
-	json_array_foreach(targets, i, t)
+	json_array_foreach(targets, i, t) {
 		print_culler(t, (long)(now - ag->mtime), out);
+		print_busy(t, now, out);
+	}
 	fprintf(out, "  stops:  %s\n", clean(jstr(ag->st, "stop"), buf, sizeof(buf)));
 	fprintf(out, "  log:    %s\n", clean(jstr(ag->st, "log"), buf, sizeof(buf)));
 }

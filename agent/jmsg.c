@@ -330,6 +330,8 @@ int jmsg_read(const char *buf, size_t len, struct jmsg_info *out, char *err, siz
 	copy_field(out->channel, sizeof out->channel, json_object_get(root, "channel"));
 	copy_field(out->parent_msg_id, sizeof out->parent_msg_id,
 		   json_object_get(json_object_get(root, "parent_header"), "msg_id"));
+	copy_field(out->parent_msg_type, sizeof out->parent_msg_type,
+		   json_object_get(json_object_get(root, "parent_header"), "msg_type"));
 
 	/* Compare the untruncated type, so a long name never matches by accident. */
 	const char *full_type = json_string_value(type);
@@ -340,6 +342,8 @@ int jmsg_read(const char *buf, size_t len, struct jmsg_info *out, char *err, siz
 	if (ends_with(full_type, "_reply"))
 		copy_field(out->reply_status, sizeof out->reply_status,
 			   json_object_get(content, "status"));
+	if (strcmp(full_type, "shutdown_reply") == 0)
+		out->restart = json_is_true(json_object_get(content, "restart"));
 	rc = 0;
 out:
 	json_decref(root);

@@ -6,8 +6,9 @@
  *  - every message needs a fresh msg_id, all four dicts and an explicit channel;
  *  - the keepalive is an execute_request with silent=true, store_history=false,
  *    user_expressions={}, allow_stdin=false, stop_on_error=false;
- *  - the agent only needs status (execution_state) and execute_reply
- *    (parent msg_id, status); everything else is drained unparsed by the caller.
+ *  - the agent only needs status (execution_state, and whose request it
+ *    answers), execute_reply (parent msg_id, status) and shutdown_reply
+ *    (restart); everything else is drained unparsed by the caller.
  */
 #ifndef AGENT_JMSG_H
 #define AGENT_JMSG_H
@@ -48,8 +49,10 @@ struct jmsg_info {
 	char msg_type[48];		/* header.msg_type */
 	char channel[16];		/* "iopub", "shell", … */
 	char parent_msg_id[80];		/* parent_header.msg_id, "" if none */
+	char parent_msg_type[48];	/* parent_header.msg_type, "" if none */
 	char execution_state[16];	/* content.execution_state for status */
 	char reply_status[16];		/* content.status for *_reply: ok|error|aborted */
+	int restart;			/* content.restart for shutdown_reply */
 };
 
 /*

@@ -36,6 +36,7 @@
 #include "notify.h"
 #include "rest.h"
 #include "target.h"
+#include "timer.h"
 #include "watch.h"
 
 #ifndef AGENT_VERSION
@@ -78,7 +79,7 @@ struct agent {
 	struct notify *notify;
 	int exit_code;
 	int stopping;
-	char stop_reason[512];
+	char stop_reason[768];
 	char state_dir[PATH_MAX];
 	char log_path[PATH_MAX + 128];
 	int write_state;
@@ -453,13 +454,13 @@ static json_t *state_json(struct agent *a)
 	stop[0] = '\0';
 	if (a->cfg.for_ms > 0)
 		n += snprintf(stop + n, sizeof(stop) - (size_t)n, "after %s; ",
-			      watch_format_duration(a->cfg.for_ms, d, sizeof(d)));
+			      timer_format_duration(a->cfg.for_ms, d, sizeof(d)));
 	if (a->cfg.while_pid > 0 && n < (int)sizeof(stop))
 		n += snprintf(stop + n, sizeof(stop) - (size_t)n, "when pid %d ends; ", (int)a->cfg.while_pid);
 	if (a->cfg.while_fresh_path && n < (int)sizeof(stop))
 		n += snprintf(stop + n, sizeof(stop) - (size_t)n, "when %s is quiet for %s; ",
 			      a->cfg.while_fresh_path,
-			      watch_format_duration(a->cfg.while_fresh_ms, d, sizeof(d)));
+			      timer_format_duration(a->cfg.while_fresh_ms, d, sizeof(d)));
 	if (n >= 2 && n < (int)sizeof(stop))
 		stop[n - 2] = '\0';	/* drop the last "; " */
 	return json_pack("{s:i, s:I, s:o, s:o, s:s, s:s, s:o, s:o}",
@@ -547,14 +548,14 @@ static void on_target_ended(void *ud, struct target *t, int code, const char *wh
 	/* A rejected token is a configuration problem: stop everything, say it
 	 * once. A ping target that gives up on 4xx stops only itself. */
 	if (code == EXIT_AUTH && target_config(t)->kind == TARGET_JUPYTER) {
-		char msg[512];
+		char msg[768];
 
 		snprintf(msg, sizeof(msg), "target '%s': %s", target_name(t), why);
 		agent_stop(a, EXIT_AUTH, msg);
 		return;
 	}
 	if (a->nlive == 0) {
-		char msg[512];
+		char msg[768];
 
 		snprintf(msg, sizeof(msg), "%s: %s", target_name(t), why);
 		agent_stop(a, a->exit_code, msg);
@@ -1030,6 +1031,7 @@ int main(int argc, char **argv)
 		goto out_loop;
 	}
 	a.notify = notify_new(a.env.rest, &a.cfg);
+	a.env.notify = a.notify;
 	a.targets = calloc(a.cfg.ntargets, sizeof(*a.targets));
 	if (!a.targets)
 		goto out_loop;

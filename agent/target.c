@@ -13,8 +13,10 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "kernel_fsm.h"
 #include "kernel_ws.h"
 #include "log.h"
+#include "notify.h"
 #include "rest.h"
 #include "target.h"
 #include "timer.h"
@@ -22,14 +24,6 @@
 
 #define BACKOFF_BASE_MS 1000
 #define BACKOFF_CAP_MS 60000
-
-enum kstate {
-	K_CONNECTING,		/* WebSocket handshake under way */
-	K_READY,		/* open, nothing in flight */
-	K_WAITING,		/* a keepalive is in flight */
-	K_BACKOFF,		/* connection lost; reconnect timer armed */
-	K_IDLE,			/* http mode only: no WebSocket wanted */
-};
 
 /* What a REST reply means for the target. */
 enum verdict {
@@ -43,20 +37,30 @@ struct kept {
 	struct kept *next;
 	struct target *t;
 	char id[80];
+	enum kfsm_state st;
 	struct kws *ws;
-	enum kstate st;
+	struct rest_call *model_call;	/* GET api/kernels/<id>: at most one */
 	char inflight[JMSG_UUID_LEN];	/* msg_id of the keepalive in flight */
 	char session_id[JMSG_UUID_LEN];	/* the run's, until a link is abandoned */
+	char why[200];			/* the words of the failure being handled */
 	int64_t sent_us;
-	char exec_state[16];		/* last status seen: busy / idle / starting */
+	int iopub_busy;			/* someone else's execute_request is running (IOPub) */
+	int aborted;			/* the last reply came back "aborted" */
 	unsigned retries;		/* consecutive failed connections */
-	int64_t gone_since_us;		/* first 404, 0 when found */
+	int64_t gone_since_us;		/* explicit id: first "not found", 0 when found */
+	int64_t going_since_us;		/* when it announced its shutdown */
 	int listed;			/* mark for reconciling with a kernel list */
 	int once_ok;
+	int readback;			/* the model read in flight is a round's read-back */
 	double last_ack;		/* wall time of the last acknowledged keepalive */
 	long rtt_ms;
+	double busy_since;		/* wall time it was first seen busy, 0 when not */
+	double model_activity;		/* the server's model: last_activity (epoch s) */
+	double model_read;		/* wall time of that read */
+	char model_state[16];		/* and execution_state */
 	lws_sorted_usec_list_t sul_reconnect;
 	lws_sorted_usec_list_t sul_deadline;
+	lws_sorted_usec_list_t sul_grace;
 };
 
 struct target {
@@ -76,14 +80,16 @@ struct target {
 	int once_seen;			/* --once: the read-back has settled */
 	double next_round;
 	double last_ok;			/* wall time of the last verified keepalive or ping */
-	char last_result[300];
+	char last_result[640];
+	char no_kernel_why[400];	/* why the kept set is empty */
 	lws_sorted_usec_list_t sul_round;
 	lws_sorted_usec_list_t sul_once;
+	lws_sorted_usec_list_t sul_relist;	/* list again now: a kept kernel went away */
 };
 
-static void kept_connect(struct kept *k);
+static void kept_fetch(struct kept *k);
 static void round_start(struct target *t);
-static void verify_after_round(struct target *t);
+static void rest_round(struct target *t);
 static void retry_sooner(struct target *t);
 static void round_cb(lws_sorted_usec_list_t *sul);
 
@@ -249,6 +255,35 @@ json_t *target_pick_kernels(enum kernel_select sel, const char *arg, const char 
 	return ids;
 }
 
+char *target_session_paths(const char *body, char *out, size_t outlen)
+{
+	json_t *doc = json_loads(body ? body : "", 0, NULL), *item;
+	size_t i, n = 0;
+
+	if (!outlen)
+		return out;
+	out[0] = '\0';
+	json_array_foreach(doc, i, item) {
+		const char *path = json_string_value(json_object_get(item, "path"));
+		int w;
+
+		if (!path)
+			continue;
+		w = snprintf(out + n, outlen - n, "%s%s", n ? ", " : "", path);
+		if (w < 0 || (size_t)w >= outlen - n) {
+			/* cut: end with an ellipsis that fits */
+			if (outlen >= 4)
+				snprintf(out + (outlen - 4 > n ? outlen - 4 : n), 4, "...");
+			break;
+		}
+		n += (size_t)w;
+	}
+	json_decref(doc);
+	if (!out[0])
+		snprintf(out, outlen, "none");
+	return out;
+}
+
 /* ---- ending ---- */
 
 static void target_end(struct target *t, int code, const char *fmt, ...)
@@ -256,7 +291,7 @@ static void target_end(struct target *t, int code, const char *fmt, ...)
 
 static void target_end(struct target *t, int code, const char *fmt, ...)
 {
-	char why[300];
+	char why[640];
 	va_list ap;
 
 	if (t->ended)
@@ -281,11 +316,13 @@ static void once_check(struct target *t)
 		return;
 	if (wants_ws(t)) {
 		if (!t->kernels) {
-			if (t->cfg->mode & MODE_HTTP) {
+			/* A notebook that has no session is a mistake worth failing on. */
+			if ((t->cfg->mode & MODE_HTTP) && t->cfg->kernel != KSEL_NOTEBOOK) {
 				if (!t->once_warned++)	/* once_check runs several times */
 					log_warn(t->cfg->name, "no kernel is running; only the server was pinged");
 			} else {
-				target_end(t, 1, "no kernel to keep");
+				target_end(t, 1, "no kernel to keep: %s", t->no_kernel_why[0] ?
+					   t->no_kernel_why : "no kernel is running");
 				return;
 			}
 		}
@@ -295,6 +332,12 @@ static void once_check(struct target *t)
 	}
 	if (t->verify && !t->once_seen)
 		return;		/* wait for what the cullers see (verify_on_settled) */
+	for (k = t->kernels; k; k = k->next)
+		if (k->busy_since) {
+			target_end(t, 0, "round verified: kernel %s is busy running a cell, and a busy "
+				   "kernel is not culled", short_id(k->id));
+			return;
+		}
 	target_end(t, 0, "round verified");
 }
 
@@ -313,7 +356,12 @@ static void once_deadline_cb(lws_sorted_usec_list_t *sul)
 	target_end(t, 1, "no verified keepalive within %ld s", t->cfg->timeout_ms / 1000);
 }
 
-/* ---- one kept kernel ---- */
+/* ---- one kept kernel: carries out what kernel_fsm decides ---- */
+
+static void kept_step(struct kept *k, enum kfsm_event e, struct kfsm_facts *f);
+static enum verdict classify(const struct target *t, const struct rest_reply *r,
+			     char *why, size_t whylen);
+static void relist_cb(lws_sorted_usec_list_t *sul);
 
 static void kept_free(struct kept *k)
 {
@@ -321,6 +369,8 @@ static void kept_free(struct kept *k)
 
 	timer_cancel(ctx, &k->sul_reconnect);
 	timer_cancel(ctx, &k->sul_deadline);
+	timer_cancel(ctx, &k->sul_grace);
+	rest_cancel(k->t->env->rest, k->model_call);
 	kws_close(k->ws);
 	free(k);
 }
@@ -335,12 +385,130 @@ static void kept_remove(struct target *t, struct kept *k)
 			break;
 		}
 	}
+	verify_kernel_forget(t->verify, k->id);
 	kept_free(k);
+}
+
+static void kept_event(struct kept *k, enum kfsm_event e)
+{
+	struct kfsm_facts f = {0};
+
+	kept_step(k, e, &f);
 }
 
 static void reconnect_cb(lws_sorted_usec_list_t *sul)
 {
-	kept_connect(lws_container_of(sul, struct kept, sul_reconnect));
+	kept_event(lws_container_of(sul, struct kept, sul_reconnect), KE_RETRY);
+}
+
+static void deadline_cb(lws_sorted_usec_list_t *sul)
+{
+	kept_event(lws_container_of(sul, struct kept, sul_deadline), KE_DEADLINE);
+}
+
+/* The grace period of an explicit kernel id is over: ask once more. */
+static void grace_cb(lws_sorted_usec_list_t *sul)
+{
+	struct kept *k = lws_container_of(sul, struct kept, sul_grace);
+
+	rest_cancel(k->t->env->rest, k->model_call);
+	k->model_call = NULL;
+	kept_fetch(k);
+}
+
+/* Is an explicit kernel id still within its grace period (two intervals from
+ * the first "not found")? A listed kernel has none: the list says where it went. */
+static int kept_in_grace(const struct kept *k)
+{
+	const struct target *t = k->t;
+
+	if (t->env->once || t->cfg->kernel != KSEL_ID)
+		return 0;
+	return !k->gone_since_us || timer_mono_us() - k->gone_since_us < 2000LL * t->cfg->interval_ms;
+}
+
+static void kept_found(struct kept *k)
+{
+	if (!k->gone_since_us)
+		return;
+	k->gone_since_us = 0;
+	timer_cancel(k->t->env->ctx, &k->sul_grace);
+	log_info(k->t->cfg->name, "kernel %s is back", short_id(k->id));
+}
+
+static void model_done(void *ud, const struct rest_reply *r)
+{
+	struct kept *k = ud;
+	struct target *t = k->t;
+	struct kfsm_facts f = {0};
+	char why[256] = "";
+	json_t *o;
+
+	k->model_call = NULL;
+	switch (classify(t, r, why, sizeof(why))) {
+	case V_AUTH:
+		snprintf(k->why, sizeof(k->why), "%s", why);
+		kept_event(k, KE_REFUSED);
+		return;
+	case V_MISSING:
+		snprintf(k->why, sizeof(k->why), "%s", why);
+		kept_event(k, KE_MISSING);
+		return;
+	case V_FAIL:		/* the deadline or the next round asks again */
+		log_debug(t->cfg->name, "kernel %s: reading its model failed: %s", short_id(k->id), why);
+		if (r->curl_code && t->cfg->discovered && k->st != KS_GOING) {
+			/* A discovered server that does not answer has gone away. */
+			snprintf(k->why, sizeof(k->why), "%s", why);
+			kept_event(k, KE_MISSING);
+		}
+		return;
+	case V_OK:
+		break;
+	}
+	o = json_loadb(r->body, r->len, 0, NULL);
+	if (!json_is_object(o)) {
+		json_decref(o);
+		return;
+	}
+	kept_found(k);
+	k->model_activity = jmsg_activity(o);
+	k->model_read = timer_wall_s();
+	snprintf(k->model_state, sizeof(k->model_state), "%s",
+		 json_string_value(json_object_get(o, "execution_state")) ?
+		 json_string_value(json_object_get(o, "execution_state")) : "");
+	json_decref(o);
+	/* The read-back after a verified round: only then can the culler's
+	 * view be expected to have moved. Reads that learn the state are not
+	 * judged. */
+	if (k->readback) {
+		k->readback = 0;
+		verify_kernel_model(t->verify, k->id, k->model_activity, k->model_state);
+		verify_round(t->verify);
+	}
+	f.exec_state = k->model_state;
+	kept_step(k, KE_MODEL, &f);
+}
+
+/* Read the server's model of the kernel (its state, activity, existence). */
+static void kept_fetch(struct kept *k)
+{
+	struct target *t = k->t;
+	struct rest_request req = {0};
+	char url[1024];
+
+	if (k->model_call)
+		return;
+	/* ?no_track_activity: reading must not move the server's activity. */
+	if (snprintf(url, sizeof(url), "%sapi/kernels/%s?no_track_activity=1",
+		     config_target_url(t->cfg), k->id) >= (int)sizeof(url))
+		return;
+	req.url = url;
+	req.method = "GET";
+	req.token = t->cfg->token;
+	req.ca_file = t->cfg->ca_file;
+	req.insecure = t->cfg->insecure;
+	req.timeout_ms = t->cfg->timeout_ms;
+	k->model_call = rest_start(t->env->rest, &req, model_done, k);
 }
 
 /*
@@ -350,7 +518,8 @@ static void reconnect_cb(lws_sorted_usec_list_t *sul)
  * replaces the first and may restore the first one's closed ZMQ streams from
  * its buffer, so that no reply ever arrives again on that session. The next
  * connection therefore uses a fresh session id. A link the server closed
- * itself keeps the run's id, as PROTOCOL.md asks.
+ * itself keeps the run's id: one session per run, so that the server never
+ * drops a notebook tab's buffered output for us (kernelmanager.py, get_buffer).
  */
 static void kept_new_session(struct kept *k)
 {
@@ -363,133 +532,15 @@ static void kept_backoff(struct kept *k, const char *why)
 {
 	long ms = target_backoff_ms(k->retries++, BACKOFF_BASE_MS, BACKOFF_CAP_MS, rnd());
 
-	k->st = K_BACKOFF;
-	k->inflight[0] = '\0';
-	timer_cancel(k->t->env->ctx, &k->sul_deadline);
 	log_warn(k->t->cfg->name, "kernel %s: %s; reconnecting in %.1f s", short_id(k->id), why,
 		 ms / 1000.0);
+	set_result(k->t, "kernel %s: %s", short_id(k->id), why);
 	timer_in_ms(k->t->env->ctx, &k->sul_reconnect, reconnect_cb, ms);
 }
 
-/*
- * The kernel was not found. A fixed kernel id gets a grace period of two
- * intervals (a server restart, a proxy hiccup); a listed kernel is dropped,
- * since the next listing says where it went.
- */
-static void kept_missing(struct kept *k, const char *why)
-{
-	struct target *t = k->t;
-	int64_t now = timer_mono_us();
-
-	if (t->env->once) {
-		target_end(t, 1, "kernel %s not found (%s)", k->id, why);
-		return;
-	}
-	if (t->cfg->kernel != KSEL_ID) {
-		log_info(t->cfg->name, "kernel %s is gone (%s); dropping it", short_id(k->id), why);
-		kept_remove(t, k);
-		return;
-	}
-	if (!k->gone_since_us) {
-		k->gone_since_us = now;
-		log_warn(t->cfg->name, "kernel %s not found (%s); retrying for %ld s", short_id(k->id),
-			 why, 2 * t->cfg->interval_ms / 1000);
-	} else if (now - k->gone_since_us >= 2000LL * t->cfg->interval_ms) {
-		target_end(t, 1, "kernel %s is gone: not found for %ld s", k->id,
-			   (long)((now - k->gone_since_us) / 1000000));
-		return;
-	}
-	if (k->st != K_IDLE && k->st != K_BACKOFF && !k->ws)
-		kept_backoff(k, why);
-}
-
-static void kept_keepalive(struct kept *k);
-
-static void kws_opened(void *ud)
-{
-	struct kept *k = ud;
-
-	k->st = K_READY;
-	k->gone_since_us = 0;
-	k->exec_state[0] = '\0';	/* the old connection's state may be stale */
-	log_info(k->t->cfg->name, "connected to kernel %s", short_id(k->id));
-	kept_keepalive(k);	/* the first keepalive right away: quick proof it works */
-}
-
-static void kws_message(void *ud, const struct jmsg_info *m)
-{
-	struct kept *k = ud;
-	struct target *t = k->t;
-
-	if (!strcmp(m->msg_type, "status") && m->execution_state[0]) {
-		snprintf(k->exec_state, sizeof(k->exec_state), "%s", m->execution_state);
-		return;
-	}
-	if (strcmp(m->msg_type, "execute_reply") || !k->inflight[0] ||
-	    strcmp(m->parent_msg_id, k->inflight))
-		return;
-	k->inflight[0] = '\0';
-	k->st = K_READY;
-	/* Backoff resets on a working keepalive, not on a handshake: a server
-	 * that accepts and then never answers must not be hammered. */
-	k->retries = 0;
-	timer_cancel(t->env->ctx, &k->sul_deadline);
-	k->rtt_ms = (long)((timer_mono_us() - k->sent_us) / 1000);
-	k->last_ack = timer_wall_s();
-	/* A keepalive queued behind a failing cell comes back "aborted", but its
-	 * busy/idle still reached IOPub, so it still counted (PROTOCOL.md). */
-	log_info(t->cfg->name, "kernel %s: keepalive acknowledged in %ld ms%s", short_id(k->id),
-		 k->rtt_ms, !strcmp(m->reply_status, "aborted") ? " (aborted behind an error; still counts)" : "");
-	set_result(t, "ok: keepalive acknowledged in %ld ms", k->rtt_ms);
-	k->once_ok = 1;
-	verify_after_round(t);
-	once_check(t);
-}
-
-static void kws_closed(void *ud, int http_status, int abandoned, const char *reason)
-{
-	struct kept *k = ud;
-	struct target *t = k->t;
-	char why[200];
-
-	k->ws = NULL;
-	if (abandoned)
-		kept_new_session(k);
-	if (http_status == 401 || http_status == 403) {
-		target_end(t, 3, "the server rejected the token (HTTP %d) for kernel %s; "
-			   "check token, token_file or JUPYTER_TOKEN", http_status, short_id(k->id));
-		return;
-	}
-	if (http_status == 404 || http_status == 410) {
-		kept_missing(k, "HTTP 404");
-		return;
-	}
-	/* JupyterHub redirects /user/NAME/… to /hub/user/NAME/… when the user's
-	 * server has stopped: the kernel went away with it. */
-	if (http_status >= 300 && http_status < 400) {
-		char redirected[64];
-
-		snprintf(redirected, sizeof(redirected), "redirected (HTTP %d): server stopped?", http_status);
-		kept_missing(k, redirected);
-		return;
-	}
-	if (http_status)
-		snprintf(why, sizeof(why), "WebSocket refused (HTTP %d)", http_status);
-	else
-		snprintf(why, sizeof(why), "%s", reason && *reason ? reason : "connection closed");
-	if (t->env->once) {
-		target_end(t, 1, "kernel %s: %s", short_id(k->id), why);
-		return;
-	}
-	set_result(t, "kernel %s: %s", short_id(k->id), why);
-	/* A discovered server that stays away has gone for good (the notebook's
-	 * server was shut down); an explicit one is retried forever. */
-	if (t->cfg->discovered) {
-		kept_missing(k, why);
-		return;
-	}
-	kept_backoff(k, why);
-}
+static void kws_opened(void *ud);
+static void kws_message(void *ud, const struct jmsg_info *m);
+static void kws_closed(void *ud, int http_status, int abandoned, const char *reason);
 
 static const struct kws_handlers kept_handlers = {
 	.opened = kws_opened,
@@ -497,94 +548,289 @@ static const struct kws_handlers kept_handlers = {
 	.closed = kws_closed,
 };
 
-static void kept_connect(struct kept *k)
+/* Open the WebSocket; 0, or -1 with the reason in k->why. */
+static int kept_connect(struct kept *k)
 {
 	struct target *t = k->t;
 	struct kws_params p = {0};
-	char url[1024], err[200];
+	char url[1024];
 
+	kws_close(k->ws);
+	k->ws = NULL;
 	if (target_ws_url(t->cfg->url, k->id, k->session_id, url, sizeof(url))) {
-		target_end(t, 1, "URL too long");
-		return;
+		snprintf(k->why, sizeof(k->why), "the kernel's URL is too long");
+		return -1;
 	}
 	p.url = url;
 	p.token = t->cfg->token;
 	p.ca_file = t->cfg->ca_file;
 	p.insecure = t->cfg->insecure;
 	p.connect_timeout_secs = (int)(t->cfg->timeout_ms / 1000);
-	/* WebSocket pings notice a hung link even while the kernel is busy (when
-	 * no keepalive is sent): every timeout, within 5..30 s; dropped at 2x. */
+	/* WebSocket pings find a dead link whatever the kernel is doing: every
+	 * timeout, within 5..30 s; dropped at 2x without a pong. */
 	p.ping_secs = (int)(t->cfg->timeout_ms / 1000);
 	if (p.ping_secs < 5)
 		p.ping_secs = 5;
 	if (p.ping_secs > 30)
 		p.ping_secs = 30;
-	k->st = K_CONNECTING;
-	k->ws = kws_open(t->env->ctx, &p, &kept_handlers, k, err, sizeof(err));
-	if (!k->ws) {
-		if (t->env->once) {
-			target_end(t, 1, "kernel %s: %s", short_id(k->id), err);
-			return;
-		}
-		kept_backoff(k, err);
-	}
+	k->ws = kws_open(t->env->ctx, &p, &kept_handlers, k, k->why, sizeof(k->why));
+	return k->ws ? 0 : -1;
 }
 
-static void deadline_cb(lws_sorted_usec_list_t *sul)
-{
-	struct kept *k = lws_container_of(sul, struct kept, sul_deadline);
-	struct target *t = k->t;
-
-	/* A user's cell that started just before our request runs first; the
-	 * kernel is busy, so it is safe from the culler: keep waiting. */
-	if (!strcmp(k->exec_state, "busy")) {
-		log_debug(t->cfg->name, "kernel %s: keepalive queued behind a running cell",
-			  short_id(k->id));
-		timer_in_ms(t->env->ctx, &k->sul_deadline, deadline_cb, t->cfg->timeout_ms);
-		verify_after_round(t);
-		return;
-	}
-	if (t->env->once) {
-		target_end(t, 1, "kernel %s: no reply within %ld s", short_id(k->id),
-			   t->cfg->timeout_ms / 1000);
-		return;
-	}
-	kws_close(k->ws);
-	k->ws = NULL;
-	kept_new_session(k);
-	kept_backoff(k, "no reply to the keepalive");
-}
-
-static void kept_keepalive(struct kept *k)
+/* Send one keepalive; 0, or -1 when it could not be queued. */
+static int kept_send(struct kept *k)
 {
 	struct target *t = k->t;
 	char *msg;
+	int rc;
 
-	if (!k->ws || k->st != K_READY)
-		return;
-	if (!strcmp(k->exec_state, "busy")) {
-		/* The culler never culls a busy kernel, and queuing behind a long
-		 * cell would only pile up requests. */
-		log_debug(t->cfg->name, "kernel %s is busy; skipping this round", short_id(k->id));
-		set_result(t, "ok: kernel busy (not culled while busy)");
-		k->once_ok = 1;
-		verify_after_round(t);
-		once_check(t);
-		return;
-	}
 	msg = jmsg_execute_request(k->session_id, t->env->username,
 				   t->cfg->code ? t->cfg->code : "", k->inflight);
-	if (!msg || kws_send(k->ws, msg) != 0) {
-		free(msg);
+	rc = msg && kws_send(k->ws, msg) == 0 ? 0 : -1;
+	free(msg);
+	if (rc) {
 		k->inflight[0] = '\0';
 		log_warn(t->cfg->name, "kernel %s: could not queue the keepalive", short_id(k->id));
+		return -1;
+	}
+	k->sent_us = timer_mono_us();
+	log_debug(t->cfg->name, "kernel %s: keepalive sent", short_id(k->id));
+	return 0;
+}
+
+static void kept_acked(struct kept *k)
+{
+	struct target *t = k->t;
+
+	/* Backoff resets on a working keepalive, not on a handshake: a server
+	 * that accepts and then never answers must not be hammered. */
+	k->retries = 0;
+	k->busy_since = 0;
+	k->rtt_ms = (long)((timer_mono_us() - k->sent_us) / 1000);
+	k->last_ack = timer_wall_s();
+	/* A keepalive queued behind a failing cell comes back "aborted", but its
+	 * busy/idle still reached IOPub, so it still counted (ipykernel aborts
+	 * only the queue of a cell with stop_on_error). */
+	log_info(t->cfg->name, "kernel %s: keepalive acknowledged in %ld ms%s", short_id(k->id),
+		 k->rtt_ms, k->aborted ? " (aborted behind an error; still counts)" : "");
+	set_result(t, "ok: keepalive acknowledged in %ld ms", k->rtt_ms);
+	k->once_ok = 1;
+	k->readback = 1;
+	kept_fetch(k);		/* the read-back: what the culler sees now */
+}
+
+static void kept_safe(struct kept *k)
+{
+	struct target *t = k->t;
+	char dur[32];
+
+	if (!k->busy_since)
+		k->busy_since = timer_wall_s();
+	timer_format_duration((long)(timer_wall_s() - k->busy_since) * 1000, dur, sizeof(dur));
+	log_debug(t->cfg->name, "kernel %s is busy; skipping this round (a busy kernel is not culled)",
+		  short_id(k->id));
+	set_result(t, "busy: kernel %s has been running a cell for %s (a busy kernel is not culled)",
+		   short_id(k->id), dur);
+	k->once_ok = 1;
+	if (k->model_call)
+		k->readback = 1;	/* read back once the model is in */
+	else
+		verify_round(t->verify);
+}
+
+/* "last seen 2s ago: idle, no activity for 9s": what the culler last saw. */
+static void kept_last_seen(const struct kept *k, char *out, size_t outlen)
+{
+	char idle[32], ago[32];
+	double now = timer_wall_s();
+
+	if (k->model_activity <= 0 || k->model_read <= 0) {
+		snprintf(out, outlen, "the server's view of it was never read");
 		return;
 	}
-	free(msg);
-	k->sent_us = timer_mono_us();
-	k->st = K_WAITING;
-	log_debug(t->cfg->name, "kernel %s: keepalive sent", short_id(k->id));
-	timer_in_ms(t->env->ctx, &k->sul_deadline, deadline_cb, t->cfg->timeout_ms);
+	timer_format_duration((long)(k->model_read - k->model_activity) * 1000, idle, sizeof(idle));
+	timer_format_duration((long)(now - k->model_read) * 1000, ago, sizeof(ago));
+	snprintf(out, outlen, "last seen %s ago: %s, no activity for %s", ago,
+		 k->model_state[0] ? k->model_state : "state unknown", idle);
+}
+
+/*
+ * The kernel is gone for good. Say what was last seen, so that a culled
+ * kernel teaches the user about the interval; then follow the selection: an
+ * explicit id (and --once) ends, a listed kernel gives way to the next one.
+ */
+static void kept_gone(struct kept *k, const char *why)
+{
+	struct target *t = k->t;
+	char seen[160], msg[640], ival[32];
+
+	kept_last_seen(k, seen, sizeof(seen));
+	timer_format_duration(t->cfg->interval_ms, ival, sizeof(ival));
+	snprintf(msg, sizeof(msg), "kernel %s is gone (%s); %s. If a culler took it, make the "
+		 "interval (%s) shorter than its timeout", k->id, why, seen, ival);
+	if (t->env->once || t->cfg->kernel == KSEL_ID) {
+		target_end(t, 1, "%s", msg);
+		return;
+	}
+	log_warn(t->cfg->name, "%s", msg);
+	notify_send(t->env->notify, "kernel-gone", t->cfg->name, msg);
+	kept_remove(t, k);
+	log_info(t->cfg->name, "looking for %s", t->cfg->kernel == KSEL_NOTEBOOK ?
+		 "the notebook's next kernel" : "the server's next kernel");
+	/* From the event loop: we may be inside a reconcile of this very list. */
+	timer_in_ms(t->env->ctx, &t->sul_relist, relist_cb, 1);
+}
+
+static void kept_step(struct kept *k, enum kfsm_event e, struct kfsm_facts *f)
+{
+	struct target *t = k->t;
+	enum kfsm_state was = k->st;
+	struct kfsm_out o;
+	char why[sizeof(k->why)];
+
+	f->iopub_busy = k->iopub_busy;
+	f->once = t->env->once;
+	f->wants_ws = wants_ws(t);
+	f->grace = kept_in_grace(k);
+	f->lingering = k->st == KS_GOING && timer_mono_us() - k->going_since_us > 1000LL * t->cfg->timeout_ms;
+	o = kfsm_step(k->st, e, f);
+	if (o.state == KS_GOING && was != KS_GOING)
+		k->going_since_us = timer_mono_us();
+	k->st = o.state;
+	if (o.state != was)
+		log_debug(t->cfg->name, "kernel %s: %s -> %s (%s)", short_id(k->id),
+			  kfsm_state_name(was), kfsm_state_name(o.state), kfsm_event_name(e));
+	if (o.state != KS_WAITING && o.state != KS_OVERDUE)
+		k->inflight[0] = '\0';
+	if (o.state != KS_BUSY && o.state != KS_SYNCING)
+		k->busy_since = 0;
+	/* A failure's own words (a close reason, an HTTP status) beat the
+	 * generic ones, except that an announced shutdown says just that. */
+	if (o.why && was == KS_GOING)
+		k->why[0] = '\0';
+	snprintf(why, sizeof(why), "%s", k->why[0] ? k->why : o.why ? o.why : "");
+	k->why[0] = '\0';
+
+	if (o.actions & KA_CLOSE) {
+		kws_close(k->ws);
+		k->ws = NULL;
+	}
+	if (o.actions & KA_NEW_SESSION)
+		kept_new_session(k);
+	if ((o.actions & KA_CONNECT) && kept_connect(k)) {
+		struct kfsm_facts lost = {0};
+
+		kept_step(k, KE_CLOSED, &lost);		/* could not even start */
+		return;
+	}
+	if (o.actions & KA_BACKOFF)
+		kept_backoff(k, why);
+	if (o.actions & KA_DISARM)
+		timer_cancel(t->env->ctx, &k->sul_deadline);
+	if ((o.actions & KA_SEND) && kept_send(k)) {
+		k->st = KS_IDLE;	/* not queued: the next round tries again */
+		o.actions &= ~KA_ARM;
+	}
+	if (o.actions & KA_ARM)
+		timer_in_ms(t->env->ctx, &k->sul_deadline, deadline_cb,
+			    k->st == KS_BUSY || k->st == KS_GOING ? 1000 : t->cfg->timeout_ms);
+	if (o.actions & KA_FETCH)
+		kept_fetch(k);
+	if (o.actions & KA_ACKED)
+		kept_acked(k);
+	if (o.actions & KA_SAFE)
+		kept_safe(k);
+	if (o.actions & KA_GRACE && !k->gone_since_us) {
+		k->gone_since_us = timer_mono_us();
+		log_warn(t->cfg->name, "kernel %s not found (%s); retrying for %ld s", short_id(k->id),
+			 why, 2 * t->cfg->interval_ms / 1000);
+		timer_in_ms(t->env->ctx, &k->sul_grace, grace_cb, 2 * t->cfg->interval_ms);
+	}
+	/* The last three may free k or stop the target. */
+	if (o.actions & KA_GONE) {
+		kept_gone(k, why);
+		return;
+	}
+	if (o.actions & KA_AUTH) {
+		target_end(t, 3, "%s", why[0] && strcmp(why, "the server rejected the token") ? why :
+			   "the server rejected the token; check token, token_file or JUPYTER_TOKEN");
+		return;
+	}
+	if (o.actions & KA_FAIL) {
+		target_end(t, 1, "kernel %s: %s", short_id(k->id), why);
+		return;
+	}
+	if (o.actions & (KA_ACKED | KA_SAFE))
+		once_check(t);
+}
+
+static void kws_opened(void *ud)
+{
+	struct kept *k = ud;
+
+	k->iopub_busy = 0;	/* statuses before this link are not ours to judge */
+	kept_found(k);
+	log_info(k->t->cfg->name, "connected to kernel %s", short_id(k->id));
+	kept_event(k, KE_OPENED);
+}
+
+static void kws_message(void *ud, const struct jmsg_info *m)
+{
+	struct kept *k = ud;
+	struct kfsm_facts f = {0};
+
+	if (!strcmp(m->msg_type, "status") && m->execution_state[0]) {
+		f.exec_state = m->execution_state;
+		f.parent_ours = k->inflight[0] && !strcmp(m->parent_msg_id, k->inflight);
+		f.parent_execute = !strcmp(m->parent_msg_type, "execute_request");
+		if (f.parent_execute && !f.parent_ours)
+			k->iopub_busy = !strcmp(m->execution_state, "busy");
+		else if (!strcmp(m->execution_state, "starting"))
+			k->iopub_busy = 0;	/* a new process: nothing runs */
+		kept_step(k, KE_STATUS, &f);
+	} else if (!strcmp(m->msg_type, "shutdown_reply")) {
+		k->iopub_busy = 0;
+		f.restart = m->restart;
+		log_info(k->t->cfg->name, "kernel %s is %s", short_id(k->id),
+			 m->restart ? "restarting" : "shutting down");
+		kept_step(k, KE_SHUTDOWN, &f);
+	} else if (!strcmp(m->msg_type, "execute_reply") && k->inflight[0] &&
+		   !strcmp(m->parent_msg_id, k->inflight)) {
+		k->aborted = !strcmp(m->reply_status, "aborted");
+		kept_step(k, KE_REPLY, &f);
+	}
+}
+
+static void kws_closed(void *ud, int http_status, int abandoned, const char *reason)
+{
+	struct kept *k = ud;
+	struct kfsm_facts f = {0};
+
+	k->ws = NULL;
+	if (http_status == 401 || http_status == 403) {
+		snprintf(k->why, sizeof(k->why), "the server rejected the token (HTTP %d) for kernel %s; "
+			 "check token, token_file or JUPYTER_TOKEN", http_status, short_id(k->id));
+		kept_event(k, KE_REFUSED);
+		return;
+	}
+	if (http_status == 404 || http_status == 410) {
+		snprintf(k->why, sizeof(k->why), "HTTP %d", http_status);
+		kept_event(k, KE_MISSING);
+		return;
+	}
+	/* JupyterHub redirects /user/NAME/… to /hub/user/NAME/… when the user's
+	 * server has stopped: the kernel went away with it. */
+	if (http_status >= 300 && http_status < 400) {
+		snprintf(k->why, sizeof(k->why), "redirected (HTTP %d): server stopped?", http_status);
+		kept_event(k, KE_MISSING);
+		return;
+	}
+	if (http_status)
+		snprintf(k->why, sizeof(k->why), "WebSocket refused (HTTP %d)", http_status);
+	else
+		snprintf(k->why, sizeof(k->why), "%s", reason && *reason ? reason : "connection closed");
+	f.abandoned = abandoned;
+	kept_step(k, KE_CLOSED, &f);
 }
 
 static struct kept *kept_find(struct target *t, const char *id)
@@ -606,16 +852,33 @@ static struct kept *kept_add(struct target *t, const char *id)
 	k->t = t;
 	snprintf(k->id, sizeof(k->id), "%s", id);
 	snprintf(k->session_id, sizeof(k->session_id), "%s", t->env->session_id);
-	k->st = K_IDLE;
+	k->st = KS_UNLINKED;
 	k->next = t->kernels;
 	t->kernels = k;
-	if (wants_ws(t))
-		kept_connect(k);
+	kept_event(k, KE_START);
 	return k;
 }
 
-/* Make the kept set equal to ids (a JSON array of strings). */
-static void reconcile(struct target *t, json_t *ids)
+/* Does a kernel list (/api/kernels) or session list (/api/sessions) name kernel id? */
+static int list_has(const char *body, const char *id)
+{
+	json_t *doc = json_loads(body, 0, NULL), *item;
+	size_t i;
+	int found = 0;
+
+	json_array_foreach(doc, i, item) {
+		const char *a = json_string_value(json_object_get(item, "id"));
+		const char *b = json_string_value(json_object_get(json_object_get(item, "kernel"), "id"));
+
+		if ((a && !strcmp(a, id)) || (b && !strcmp(b, id)))
+			found = 1;
+	}
+	json_decref(doc);
+	return found;
+}
+
+/* Make the kept set equal to ids (a JSON array of strings); body is the list they came from. */
+static void reconcile(struct target *t, json_t *ids, const char *body)
 {
 	struct kept *k, *next;
 	json_t *v;
@@ -638,22 +901,38 @@ static void reconcile(struct target *t, json_t *ids)
 	}
 	for (k = t->kernels; k; k = next) {
 		next = k->next;
-		if (!k->listed) {
-			log_info(t->cfg->name, "kernel %s is no longer %s; letting it go",
-				 short_id(k->id), t->cfg->kernel == KSEL_AUTO ? "the most recent" :
-				 t->cfg->kernel == KSEL_NOTEBOOK ? "the notebook's" : "running");
-			kept_remove(t, k);
+		if (k->listed)
+			continue;
+		if (!list_has(body, k->id)) {	/* not there at all: it went away */
+			snprintf(k->why, sizeof(k->why), "no longer in the server's list");
+			kept_event(k, KE_MISSING);
+			if (t->ended)
+				return;
+			continue;
 		}
+		log_info(t->cfg->name, "kernel %s is no longer %s; letting it go", short_id(k->id),
+			 t->cfg->kernel == KSEL_AUTO ? "the most recently active" : "the notebook's");
+		kept_remove(t, k);
 	}
-	if (!t->kernels && !t->warned_no_kernel && !t->env->once) {	/* once_check says it */
-		t->warned_no_kernel = 1;
-		if (t->cfg->kernel == KSEL_NOTEBOOK)
-			log_warn(t->cfg->name, "no session for notebook '%s' yet; waiting for it",
-				 t->cfg->kernel_arg);
-		else
-			log_warn(t->cfg->name, "no kernel is running; pinging the server until one starts");
-	} else if (t->kernels) {
+	if (t->kernels) {
 		t->warned_no_kernel = 0;
+		return;
+	}
+	if (t->cfg->kernel == KSEL_NOTEBOOK) {
+		char paths[sizeof(t->no_kernel_why) - 100];
+
+		target_session_paths(body, paths, sizeof(paths));
+		snprintf(t->no_kernel_why, sizeof(t->no_kernel_why),
+			 "no session for notebook '%s'; notebooks with sessions: %s",
+			 t->cfg->kernel_arg, paths);
+	} else {
+		snprintf(t->no_kernel_why, sizeof(t->no_kernel_why), "no kernel is running");
+	}
+	if (!t->warned_no_kernel && !t->env->once) {	/* once_check says it */
+		t->warned_no_kernel = 1;
+		log_warn(t->cfg->name, "%s; %s", t->no_kernel_why,
+			 t->cfg->kernel == KSEL_NOTEBOOK ? "waiting for it" :
+			 "pinging the server until one starts");
 	}
 }
 
@@ -774,7 +1053,8 @@ static void rest_done(void *ud, const struct rest_reply *r)
 		return;
 	case V_MISSING:
 		if (t->cfg->kernel == KSEL_ID && t->kernels) {
-			kept_missing(t->kernels, why);
+			snprintf(t->kernels->why, sizeof(t->kernels->why), "%s", why);
+			kept_event(t->kernels, KE_MISSING);
 		} else if (t->env->once) {
 			target_end(t, 1, "%s", why);
 		} else {
@@ -816,7 +1096,7 @@ static void rest_done(void *ud, const struct rest_reply *r)
 		}
 		t->rest_failures = 0;
 		t->gone_since_us = 0;
-		reconcile(t, ids);
+		reconcile(t, ids, r->body);
 		json_decref(ids);
 		if (t->ended)
 			return;
@@ -824,15 +1104,15 @@ static void rest_done(void *ud, const struct rest_reply *r)
 		t->rest_failures = 0;
 		t->gone_since_us = 0;
 		if (t->kernels)
-			t->kernels->gone_since_us = 0;
+			kept_found(t->kernels);
 	}
 	if (t->cfg->mode & MODE_HTTP)
 		log_debug(t->cfg->name, "REST ping answered in %.0f ms", r->seconds * 1000);
 	if (!wants_ws(t))
 		set_result(t, "ok: HTTP %ld", r->status);
-	/* With kernels, keepalive acknowledgements start the read-back. */
-	if (!wants_ws(t) || !t->kernels)
-		verify_after_round(t);
+	/* With kernels, their model reads start the read-back. */
+	if (!t->kernels)
+		verify_round(t->verify);
 out:
 	t->once_rest_ok = 1;
 	once_check(t);
@@ -870,18 +1150,6 @@ static void rest_round(struct target *t)
 
 /* ---- rounds ---- */
 
-/* A round succeeded: read back what the cullers see (verify.h). */
-static void verify_after_round(struct target *t)
-{
-	const char *ids[64];
-	size_t n = 0;
-	struct kept *k;
-
-	for (k = t->kernels; k && n < 64; k = k->next)
-		ids[n++] = k->id;
-	verify_round(t->verify, ids, n);
-}
-
 /* A REST call failed: run the next round after the backoff delay when that
  * comes before the regular one (a 5-minute interval must not mean a
  * 5-minute wait after a 503). */
@@ -906,23 +1174,30 @@ static void round_cb(lws_sorted_usec_list_t *sul)
 	round_start(lws_container_of(sul, struct target, sul_round));
 }
 
+static void relist_cb(lws_sorted_usec_list_t *sul)
+{
+	rest_round(lws_container_of(sul, struct target, sul_relist));
+}
+
 static void round_start(struct target *t)
 {
-	struct kept *k;
-	long next;
+	struct kept *k, *next;
+	long next_ms;
 
 	if (t->stopped)
 		return;
+	/* The next round first, so that what this one reports shows it. */
+	if (!t->env->once) {
+		next_ms = target_jitter_ms(t->cfg->interval_ms, t->cfg->jitter_pct, rnd());
+		t->next_round = timer_wall_s() + next_ms / 1000.0;
+		timer_in_ms(t->env->ctx, &t->sul_round, round_cb, next_ms);
+	}
 	if (wants_rest(t))
 		rest_round(t);
-	if (wants_ws(t))
-		for (k = t->kernels; k; k = k->next)
-			kept_keepalive(k);
-	if (t->ended || t->env->once)
-		return;
-	next = target_jitter_ms(t->cfg->interval_ms, t->cfg->jitter_pct, rnd());
-	t->next_round = timer_wall_s() + next / 1000.0;
-	timer_in_ms(t->env->ctx, &t->sul_round, round_cb, next);
+	for (k = t->kernels; k && !t->stopped; k = next) {
+		next = k->next;
+		kept_event(k, KE_ROUND);
+	}
 }
 
 /* ---- public ---- */
@@ -960,6 +1235,7 @@ void target_stop(struct target *t)
 	t->stopped = 1;
 	timer_cancel(t->env->ctx, &t->sul_round);
 	timer_cancel(t->env->ctx, &t->sul_once);
+	timer_cancel(t->env->ctx, &t->sul_relist);
 	rest_cancel(t->env->rest, t->call);
 	t->call = NULL;
 	verify_free(t->verify);
@@ -1009,18 +1285,6 @@ json_t *target_kernels_json(const struct target *t)
 	return a;
 }
 
-static const char *kstate_name(enum kstate s)
-{
-	switch (s) {
-	case K_CONNECTING: return "connecting";
-	case K_READY: return "ready";
-	case K_WAITING: return "waiting";
-	case K_BACKOFF: return "backoff";
-	case K_IDLE: return "http";
-	}
-	return "?";
-}
-
 static json_t *time_or_null(double t)
 {
 	return t > 0 ? json_real(t) : json_null();
@@ -1035,9 +1299,11 @@ json_t *target_status_json(const struct target *t)
 	log_redact(config_target_url(t->cfg), url, sizeof(url));
 	ks = json_array();
 	for (k = t->kernels; k; k = k->next)
-		json_array_append_new(ks, json_pack("{s:s, s:s, s:s, s:s, s:o, s:i}",
-			"id", k->id, "short", short_id(k->id), "state", kstate_name(k->st),
-			"execution_state", k->exec_state[0] ? k->exec_state : "unknown",
+		json_array_append_new(ks, json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:i}",
+			"id", k->id, "short", short_id(k->id), "state", kfsm_state_name(k->st),
+			"execution_state", k->st == KS_BUSY ? "busy" :
+				k->model_state[0] ? k->model_state : "unknown",
+			"busy_since", time_or_null(k->busy_since),
 			"last_ack", time_or_null(k->last_ack), "rtt_ms", (int)k->rtt_ms));
 	o = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:s, s:o}",
 		      "name", t->cfg->name, "url", url,

@@ -8,10 +8,15 @@
  * kernel is busy. In http mode each round GETs an activity-tracked endpoint
  * instead (never /api/status). A ping target GETs or POSTs one URL.
  *
- * Per kept kernel the connection moves
- *     connecting -> ready -> waiting (keepalive in flight) -> ready …
- *     any state  -> backoff (connection lost)   -> connecting
- *     any state  -> gone (404 past the grace period, or no longer listed)
+ * Each kept kernel's life is decided by kernel_fsm (kernel_fsm.h): target
+ * feeds it what the WebSocket, the kernel's IOPub and the server's kernel
+ * model (GET api/kernels/<id>) say, and carries out the actions it returns.
+ *
+ * A kept kernel that goes away (shut down, culled, deleted) is reported at
+ * WARN with what was last seen of it and sent to notify_url; then an explicit
+ * kernel id (after a grace of two intervals when it vanished without
+ * announcing a shutdown) ends the target, while auto, all and notebook:PATH
+ * list again and go on with the next kernel, pinging the server meanwhile.
  *
  * Every periodic action is an lws sul timer owned by the target; between
  * rounds the process sleeps in the event loop.
@@ -28,6 +33,7 @@
 #include "config.h"
 #include "jmsg.h"
 
+struct notify;
 struct rest;
 struct target;
 
@@ -35,6 +41,7 @@ struct target;
 struct target_env {
 	struct lws_context *ctx;
 	struct rest *rest;
+	struct notify *notify;		/* "kernel-gone" events; may be NULL */
 	char session_id[JMSG_UUID_LEN];	/* one session id per agent run (see kept_new_session) */
 	const char *username;
 	int once;			/* --once: one verified round, then end */
@@ -71,8 +78,10 @@ json_t *target_kernels_json(const struct target *t);
 
 /*
  * A JSON object for --status and the state file (new reference): name, url
- * (redacted), mode, kernels [{id, short, state, last_ack, rtt_ms}],
- * last_round, last_result, next_round (epoch seconds).
+ * (redacted), kernel (short id of the first), mode, kernels [{id, short,
+ * state (kfsm_state_name), execution_state, busy_since, last_ack, rtt_ms}],
+ * last_keepalive, last_result, next_keepalive (epoch seconds or null) and
+ * culler (verify_status_json).
  */
 json_t *target_status_json(const struct target *t);
 
@@ -96,5 +105,11 @@ int target_ws_url(const char *base_url, const char *kernel_id, const char *sessi
  * expected JSON shape.
  */
 json_t *target_pick_kernels(enum kernel_select sel, const char *arg, const char *body);
+
+/*
+ * The notebook paths of an /api/sessions reply, comma-separated, into out
+ * ("none" when there are none, "…" appended when cut). Returns out.
+ */
+char *target_session_paths(const char *body, char *out, size_t outlen);
 
 #endif

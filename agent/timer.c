@@ -1,4 +1,5 @@
 /* timer: see timer.h. */
+#include <stdio.h>
 #include <time.h>
 
 #include "timer.h"
@@ -52,4 +53,32 @@ void timer_cancel(struct lws_context *ctx, lws_sorted_usec_list_t *sul)
 	 */
 	lws_sul_schedule(ctx, 0, sul, cancelled, LWS_SET_TIMER_USEC_CANCEL);
 #endif
+}
+
+char *timer_format_duration(long ms, char *out, size_t outlen)
+{
+	static const struct { long ms; const char *unit; } units[] = {
+		{ 86400000L, "d" }, { 3600000L, "h" }, { 60000L, "m" }, { 1000L, "s" }, { 1L, "ms" },
+	};
+	size_t used = 0;
+
+	if (!outlen)
+		return out;
+	out[0] = '\0';
+	if (ms <= 0) {
+		snprintf(out, outlen, "0s");
+		return out;
+	}
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]) && used < outlen; i++) {
+		long n = ms / units[i].ms;
+
+		if (!n)
+			continue;
+		ms -= n * units[i].ms;
+		int k = snprintf(out + used, outlen - used, "%ld%s", n, units[i].unit);
+		if (k < 0)
+			break;
+		used += (size_t)k;
+	}
+	return out;
 }

@@ -8,6 +8,7 @@
 #ifndef AGENT_TIMER_H
 #define AGENT_TIMER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <libwebsockets.h>
@@ -25,5 +26,8 @@ void timer_in_ms(struct lws_context *ctx, lws_sorted_usec_list_t *sul,
 
 /* Cancel sul (a no-op when it is not armed). */
 void timer_cancel(struct lws_context *ctx, lws_sorted_usec_list_t *sul);
+
+/* "1h30m", "2d3h4m5s", "300ms", "0s" for ms; returns out. */
+char *timer_format_duration(long ms, char *out, size_t outlen);
 
 #endif

@@ -40,7 +40,6 @@ struct kseen {
 	char id[80];
 	struct reading r;
 	char state[16];		/* execution_state */
-	int listed;		/* in the latest kernel list */
 };
 
 struct verify {
@@ -54,9 +53,7 @@ struct verify {
 	int hub_posted;			/* the hub took this read-back's post */
 	int hub_post_warned;
 
-	struct rest_call *kcall, *scall, *hcall;
-	char (*queue)[80];		/* kernels of the running kernel chain */
-	size_t nqueue, iqueue;
+	struct rest_call *scall, *hcall;
 	struct kseen *seen;
 	size_t nseen;
 	struct reading layer[L_COUNT];	/* L_KERNEL unused: kernels are in seen */
@@ -349,10 +346,17 @@ static void check_kernels(struct verify *v, double mono)
 static void check_server(struct verify *v, double mono)
 {
 	struct reading *r = &v->layer[L_SERVER];
+	int busy;
 
 	if (!r->fresh)
 		return;
 	v->warning[L_SERVER][0] = '\0';
+	/* Nothing moves it while a silent cell runs and no REST ping is sent;
+	 * the busy kernel keeps the server alive (shutdown_no_activity_timeout
+	 * never fires while a kernel exists). */
+	kernels_oldest(v, &busy);
+	if (busy && !(v->tc->mode & MODE_HTTP))
+		return;
 	if (verify_did_not_move(r->prev, r->cur, mono - r->since, 0))
 		layer_warn(v, L_SERVER, "the server's last_activity (/api/status) did not move: the "
 			   "server does not count the agent's traffic as activity, so its "
@@ -389,7 +393,7 @@ static void settle(struct verify *v)
 	int busy;
 	size_t i;
 
-	if (v->kcall || v->scall || v->hcall)
+	if (v->scall || v->hcall)
 		return;
 	kact = kernels_oldest(v, &busy);
 	verify_format_ages(line, sizeof(line), age_of(kact, now), busy,
@@ -410,7 +414,7 @@ static void settle(struct verify *v)
 		v->settled(v->settled_ud);
 }
 
-/* ---- kernels: one GET after another ---- */
+/* ---- kernels: read by the target, judged here ---- */
 
 static struct kseen *seen_find(struct verify *v, const char *id, int add)
 {
@@ -428,89 +432,31 @@ static struct kseen *seen_find(struct verify *v, const char *id, int add)
 	return k;
 }
 
-static void seen_remove(struct verify *v, struct kseen *k)
+void verify_kernel_model(struct verify *v, const char *id, double last_activity,
+			 const char *state)
 {
-	size_t i = (size_t)(k - v->seen);
+	struct kseen *k;
 
+	if (!v || last_activity <= 0 || !(k = seen_find(v, id, 1)))
+		return;
+	reading_set(&k->r, last_activity, timer_mono_s());
+	snprintf(k->state, sizeof(k->state), "%s", state ? state : "");
+}
+
+void verify_kernel_forget(struct verify *v, const char *id)
+{
+	struct kseen *k;
+	size_t i;
+
+	if (!v || !(k = seen_find(v, id, 0)))
+		return;
+	i = (size_t)(k - v->seen);
 	memmove(&v->seen[i], &v->seen[i + 1], (v->nseen - i - 1) * sizeof(*k));
 	v->nseen--;
-}
-
-static void kernel_next(struct verify *v);
-
-static void kernel_done(void *ud, const struct rest_reply *r)
-{
-	struct verify *v = ud;
-	const char *id = v->queue[v->iqueue];
-	json_t *o;
-
-	v->kcall = NULL;
-	if (!r->curl_code && r->status == 404) {
-		struct kseen *k = seen_find(v, id, 0);
-
-		if (k)
-			seen_remove(v, k);	/* gone: the target notices and says so */
-	} else if ((o = reply_object(v, "the kernel", r))) {
-		struct kseen *k = seen_find(v, id, 1);
-		double act = jmsg_activity(o);
-
-		if (k && act > 0) {
-			reading_set(&k->r, act, timer_mono_s());
-			k->listed = 1;	/* new kernels are not marked by kernels_start */
-			snprintf(k->state, sizeof(k->state), "%s",
-				 json_string_value(json_object_get(o, "execution_state")) ?
-				 json_string_value(json_object_get(o, "execution_state")) : "");
-		}
-		json_decref(o);
-	}
-	v->iqueue++;
-	kernel_next(v);
-	if (!v->kcall)
-		settle(v);
-}
-
-/* Start the next kernel's read-back; at the end, forget kernels no longer kept. */
-static void kernel_next(struct verify *v)
-{
-	char url[1024];
-	size_t i;
-
-	while (v->iqueue < v->nqueue) {
-		/* ?no_track_activity: the read-back must not move the server's activity. */
-		if (snprintf(url, sizeof(url), "%sapi/kernels/%s?no_track_activity=1", v->tc->url,
-			     v->queue[v->iqueue]) < (int)sizeof(url) &&
-		    (v->kcall = start(v, "GET", url, NULL, kernel_done)))
-			return;
-		v->iqueue++;
-	}
-	for (i = v->nseen; i-- > 0;)
-		if (!v->seen[i].listed)
-			seen_remove(v, &v->seen[i]);
-}
-
-static void kernels_start(struct verify *v, const char *const *ids, size_t n)
-{
-	size_t i;
-
-	if (n > VERIFY_MAX_KERNELS)
-		n = VERIFY_MAX_KERNELS;
-	free(v->queue);
-	v->queue = n ? calloc(n, sizeof(*v->queue)) : NULL;
-	v->nqueue = v->queue ? n : 0;
-	v->iqueue = 0;
-	for (i = 0; i < v->nqueue; i++)
-		snprintf(v->queue[i], sizeof(v->queue[i]), "%s", ids[i]);
-	/* Forget kernels no longer kept (at the end of the chain); keep the
-	 * history of the others even when one read-back fails. */
-	for (i = 0; i < v->nseen; i++) {
-		size_t j;
-
-		v->seen[i].listed = 0;
-		for (j = 0; j < v->nqueue; j++)
-			if (!strcmp(v->seen[i].id, v->queue[j]))
-				v->seen[i].listed = 1;
-	}
-	kernel_next(v);
+	/* The server's last_activity is the newest of its kernels' and its own:
+	 * with this kernel gone it may step back. Compare afresh. */
+	memset(&v->layer[L_SERVER], 0, sizeof(v->layer[L_SERVER]));
+	v->warning[L_KERNEL][0] = '\0';
 }
 
 /* ---- the server ---- */
@@ -718,7 +664,7 @@ void verify_on_settled(struct verify *v, void (*settled)(void *ud), void *ud)
 	v->settled_ud = ud;
 }
 
-void verify_round(struct verify *v, const char *const *kernel_ids, size_t n)
+void verify_round(struct verify *v)
 {
 	double now;
 
@@ -729,14 +675,12 @@ void verify_round(struct verify *v, const char *const *kernel_ids, size_t n)
 	if (v->last_start && now - v->last_start < v->tc->interval_ms / 2000.0)
 		return;
 	v->last_start = now;
-	if (!v->kcall)
-		kernels_start(v, kernel_ids, n);
 	if (!v->scall)
 		server_start(v);
 	if (!v->hcall && v->hub_api)
 		hub_start(v);
 	/* Nothing could start: settle from the loop, never from inside this call. */
-	if (!v->kcall && !v->scall && !v->hcall && v->ctx)
+	if (!v->scall && !v->hcall && v->ctx)
 		lws_sul_schedule(v->ctx, 0, &v->sul_settle, settle_cb, 1);
 }
 
@@ -790,10 +734,8 @@ void verify_free(struct verify *v)
 		return;
 	if (v->ctx)
 		timer_cancel(v->ctx, &v->sul_settle);
-	rest_cancel(v->rest, v->kcall);
 	rest_cancel(v->rest, v->scall);
 	rest_cancel(v->rest, v->hcall);
-	free(v->queue);
 	free(v->seen);
 	free(v->hub_api);
 	free(v->user);

@@ -5,13 +5,14 @@
  *
  *   layer   read back with                       what culls on it
  *   kernel  GET <url>api/kernels/<id>            the kernel culler
- *           (last_activity, execution_state)
+ *           (read by target, which needs the model for its state machine,
+ *           and handed in with verify_kernel_model)
  *   server  GET <url>api/status (last_activity)  shutdown_no_activity_timeout
  *   hub     GET {hub}/users/NAME                 jupyterhub-idle-culler
  *           (servers[SERVER].last_activity)
  *
  * Read-backs never create activity themselves: /api/status is not tracked,
- * and the kernel read-back carries ?no_track_activity (jupyter_server skips
+ * and the kernel read-back (target.c) carries ?no_track_activity (jupyter_server skips
  * api_last_activity for it), so the server layer shows only real activity.
  *
  * Hub: its API URL is the target's hub_api_url, else derived from a URL of
@@ -64,11 +65,25 @@ struct verify *verify_new(struct lws_context *ctx, struct rest *rest,
 			  const struct target_config *tc);
 
 /*
- * A round succeeded, keeping these kernels (n may be 0: server and hub
- * only). Starts the read-back (and the hub activity post) unless one ran less
- * than half an interval ago. Never calls back into the caller.
+ * A round succeeded (or found the kernels busy). Starts the read-back of the
+ * server and the hub (and the hub activity post) unless one ran less than
+ * half an interval ago. Never calls back into the caller.
  */
-void verify_round(struct verify *v, const char *const *kernel_ids, size_t n);
+void verify_round(struct verify *v);
+
+/*
+ * The server's model of a kept kernel: its last_activity (epoch seconds; 0 =
+ * unknown, ignored) and execution_state. Judged at the next settle.
+ */
+void verify_kernel_model(struct verify *v, const char *id, double last_activity,
+			 const char *state);
+
+/*
+ * A kept kernel went away or is no longer kept: forget its readings, and
+ * compare the server's activity afresh (it may step back without that
+ * kernel), so that neither gives a false "did not move" warning.
+ */
+void verify_kernel_forget(struct verify *v, const char *id);
 
 /*
  * Call settled(ud) each time a read-back has finished (its line logged),

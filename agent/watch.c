@@ -65,34 +65,6 @@ static int64_t wall_ms(void)
 	return (int64_t)(timer_wall_s() * 1000);
 }
 
-char *watch_format_duration(long ms, char *out, size_t outlen)
-{
-	static const struct { long ms; const char *unit; } units[] = {
-		{ 86400000L, "d" }, { 3600000L, "h" }, { 60000L, "m" }, { 1000L, "s" }, { 1L, "ms" },
-	};
-	size_t used = 0;
-
-	if (!outlen)
-		return out;
-	out[0] = '\0';
-	if (ms <= 0) {
-		snprintf(out, outlen, "0s");
-		return out;
-	}
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]) && used < outlen; i++) {
-		long n = ms / units[i].ms;
-
-		if (!n)
-			continue;
-		ms -= n * units[i].ms;
-		int k = snprintf(out + used, outlen - used, "%ld%s", n, units[i].unit);
-		if (k < 0)
-			break;
-		used += (size_t)k;
-	}
-	return out;
-}
-
 /* Trigger once; may free w (the owner's callback can call watch_free). */
 static void fire(struct watch *w, const char *reason)
 {
@@ -265,7 +237,7 @@ static void fresh_arm(struct watch *w, const struct stat *st)
 		char reason[300], d[32];
 
 		snprintf(reason, sizeof(reason), "%s not modified for %s", w->path,
-			 watch_format_duration(w->window_ms, d, sizeof(d)));
+			 timer_format_duration(w->window_ms, d, sizeof(d)));
 		fire(w, reason);
 		return;
 	}
@@ -324,7 +296,7 @@ static void for_cb(lws_sorted_usec_list_t *sul)
 	char reason[64], d[32];
 
 	snprintf(reason, sizeof(reason), "--for %s elapsed",
-		 watch_format_duration(w->for_ms, d, sizeof(d)));
+		 timer_format_duration(w->for_ms, d, sizeof(d)));
 	fire(w, reason);
 }
 
@@ -336,8 +308,8 @@ static void warn_cb(lws_sorted_usec_list_t *sul)
 	if (!w->warning || w->has_fired)
 		return;
 	snprintf(msg, sizeof(msg), "stopping in %s (--for %s)",
-		 watch_format_duration(w->warn_ms, left, sizeof(left)),
-		 watch_format_duration(w->for_ms, total, sizeof(total)));
+		 timer_format_duration(w->warn_ms, left, sizeof(left)),
+		 timer_format_duration(w->for_ms, total, sizeof(total)));
 	w->warning(w->ud, msg);
 }
 

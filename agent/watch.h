@@ -89,10 +89,5 @@ int watch_has_fired(const struct watch *w);
 /* Cancel everything and free. NULL is ignored. */
 void watch_free(struct watch *w);
 
-/*
- * Format a duration in ms as "2h", "1h30m", "10m", "45s", "300ms" (what
- * reasons and warnings use). Returns out.
- */
-char *watch_format_duration(long ms, char *out, size_t outlen);
 
 #endif

@@ -22,6 +22,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "timer.h"
 #include "unit.h"
 #include "watch.h"
 
@@ -670,12 +671,12 @@ TEST(watch_formats_durations)
 {
 	char b[32];
 
-	CHECK_STR(watch_format_duration(7200000, b, sizeof(b)), "2h");
-	CHECK_STR(watch_format_duration(5400000, b, sizeof(b)), "1h30m");
-	CHECK_STR(watch_format_duration(600000, b, sizeof(b)), "10m");
-	CHECK_STR(watch_format_duration(300, b, sizeof(b)), "300ms");
-	CHECK_STR(watch_format_duration(90061001, b, sizeof(b)), "1d1h1m1s1ms");
-	CHECK_STR(watch_format_duration(0, b, sizeof(b)), "0s");
+	CHECK_STR(timer_format_duration(7200000, b, sizeof(b)), "2h");
+	CHECK_STR(timer_format_duration(5400000, b, sizeof(b)), "1h30m");
+	CHECK_STR(timer_format_duration(600000, b, sizeof(b)), "10m");
+	CHECK_STR(timer_format_duration(300, b, sizeof(b)), "300ms");
+	CHECK_STR(timer_format_duration(90061001, b, sizeof(b)), "1d1h1m1s1ms");
+	CHECK_STR(timer_format_duration(0, b, sizeof(b)), "0s");
 }
 
 void suite_daemon(void)

@@ -113,7 +113,7 @@ TEST(new_and_status_without_network)
 	st = verify_status_json(NULL);
 	CHECK(json_is_null(st));
 	json_decref(st);
-	verify_round(NULL, NULL, 0);
+	verify_round(NULL);
 	verify_free(NULL);
 
 	tc.kind = TARGET_JUPYTER;
