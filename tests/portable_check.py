@@ -14,6 +14,10 @@ are not installed (make portable-check; needs root for the chroot).
    certificate trusted through ca_file (TLS through the chroot's OpenSSL).
    Each must exit 0 after a verified round, and the kept kernel's
    last_activity must have moved.
+4. On the host, the same --once with tests/old_libcurl_double.c preloaded, a
+   test double that makes the system's libcurl answer like libcurl 7.81
+   (Ubuntu 22.04 and Colab, which cannot run here): options newer than 7.81
+   are refused, as that libcurl refuses them.
 
 Usage: tests/portable_check.py [BINARY]   (default build/agent-portable)
 Environment: PORTABLE_CHROOT (default /var/cache/jupyter-keepalive/portable-trixie),
@@ -102,20 +106,24 @@ def make_cert(d):
 
 
 def once_in_chroot(srv, inside, args, what):
+    once(srv, ["chroot", str(CHROOT)] + CHROOT_ENV + ["JUPYTER_TOKEN=" + srv.token, inside] + args,
+         None, what)
+
+
+def once(srv, argv, env, what, hint=""):
     """Two --once runs on a fresh kernel; the second must move its
     last_activity. (Right after a kernel starts the server may not yet read
     its IOPub, and the first round's status messages can be lost to it.)"""
     k = srv.start_kernel()
-    argv = ["chroot", str(CHROOT)] + CHROOT_ENV + ["JUPYTER_TOKEN=" + srv.token,
-                                                   inside] + args + ["--kernel", k, "--once"]
+    argv = argv + ["--kernel", k, "--once"]
     for attempt in ("warm-up", "checked"):
         time.sleep(1)
         before = harness.parse_time(srv.kernel(k)["last_activity"])
         t0 = time.monotonic()
-        r = run(argv, timeout=120)
+        r = run(argv, timeout=120, env=env)
         out = r.stdout + r.stderr
         if r.returncode != 0 or "culler sees activity" not in out:
-            fail("%s (%s): exit %d\n%s" % (what, attempt, r.returncode, out))
+            fail("%s (%s): exit %d\n%s%s" % (what, attempt, r.returncode, out, hint))
     after = harness.parse_time(srv.kernel(k)["last_activity"])
     if not after > before:
         fail("%s: the kernel's last_activity did not move\n%s" % (what, out))
@@ -124,6 +132,24 @@ def once_in_chroot(srv, inside, args, what):
            after.strftime("%H:%M:%S.%f")))
     for line in out.splitlines():
         print("    " + line)
+
+
+def once_with_old_libcurl(srv, binary, tmp):
+    """On the host, with tests/old_libcurl_double.c preloaded: the system's
+    libcurl answering like 7.81 (Ubuntu 22.04, Colab), which rejects options
+    newer than itself. A binary built against newer curl headers must not
+    depend on them."""
+    shim = tmp / "old_libcurl_double.so"
+    r = run([os.environ.get("CC", "cc"), "-shared", "-fPIC", "-O2", "-o", str(shim),
+             str(REPO / "tests" / "old_libcurl_double.c"), "-ldl"])
+    if r.returncode != 0:
+        fail("cannot build tests/old_libcurl_double.c:\n%s" % r.stderr)
+    env = harness.agent_env(tmp / "old-curl-env", token=srv.token,
+                            extra={"LD_PRELOAD": str(shim)})
+    once(srv, [str(binary), "--url", srv.url], env,
+         "http --once with libcurl answering as 7.81 (test double, on the host)",
+         hint="The binary sets a libcurl option that 7.81 lacks, such as "
+              "CURLOPT_PROTOCOLS_STR (7.85): choose it by curl_version_info() at run time.")
 
 
 def main():
@@ -159,6 +185,7 @@ def main():
         servers.append(srv)
         srv.start()
         once_in_chroot(srv, inside, ["--url", srv.url], "http --once")
+        once_with_old_libcurl(srv, binary, host)
 
         cert, key = make_cert(work)
         os.environ["SSL_CERT_FILE"] = str(cert)   # the harness's own https calls
