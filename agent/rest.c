@@ -39,8 +39,10 @@
 
 #include <curl/curl.h>
 #include <libwebsockets.h>
+#include <openssl/x509_vfy.h>
 
 #include "log.h"
+#include "proxy.h"
 #include "rest.h"
 #include "timer.h"
 
@@ -51,6 +53,9 @@
 #define REST_DEFAULT_TIMEOUT_MS 30000L
 #define REST_MAX_CONNECT_MS	10000L
 #define REST_EPOLL_BATCH	16
+/* Below curl's own caps (300 KB in all, 100 KB a line, since 8.3 / CVE-2023-38039),
+ * so that the agent, not curl's wording, says what went wrong. */
+#define REST_MAX_HEADERS	(128u << 10)
 
 struct rest_call {
 	struct rest_call *prev, *next;
@@ -63,7 +68,10 @@ struct rest_call {
 	size_t len, cap;
 	int truncated;
 	int finishing;		/* its done callback is running */
+	size_t header_bytes;
+	const char *why;	/* set when one of our callbacks stopped the transfer */
 	char errbuf[CURL_ERROR_SIZE];
+	char reason[CURL_ERROR_SIZE + 128];	/* rest_reply.error */
 };
 
 struct rest {
@@ -109,6 +117,93 @@ static const char *str_or_empty(const char *s)
 	return s ? s : "";
 }
 
+/* A failed certificate check, from OpenSSL's verify result (curl's own host
+ * name check leaves it X509_V_OK). */
+static const char *cert_reason(long v)
+{
+	switch (v) {
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+		return "the server's TLS certificate is self-signed and not trusted"
+		       " (to trust it, name its CA in ca_file =)";
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+		return "the server's TLS certificate is from an unknown issuer"
+		       " (to trust it, name its CA in ca_file =)";
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+		return "the server's TLS certificate has expired";
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+		return "the server's TLS certificate is not valid yet";
+	case X509_V_OK:
+	case X509_V_ERR_HOSTNAME_MISMATCH:
+	case X509_V_ERR_IP_ADDRESS_MISMATCH:
+		return "the server's TLS certificate is not for this host name";
+	default:
+		return "the server's TLS certificate is not trusted";
+	}
+}
+
+/*
+ * Why a transfer failed, in the agent's own words, with curl's text after
+ * it as detail. Callers log this and tests look for it, so it must not follow
+ * curl's wording, which changes between releases: a reply cut short is
+ * "transfer closed with N bytes remaining to read" in 7.88 and "end of
+ * response with N bytes missing" in 8.14.
+ */
+static void call_reason(struct rest_call *c, CURLcode res, char *out, size_t outlen)
+{
+	const char *detail = c->errbuf[0] ? c->errbuf : curl_easy_strerror(res);
+	const char *what = c->why;
+	long v = X509_V_OK;
+
+	if (!what) {
+		switch (res) {
+		case CURLE_COULDNT_RESOLVE_HOST:
+			what = "cannot resolve the host name";
+			break;
+		case CURLE_COULDNT_RESOLVE_PROXY:
+			what = "cannot resolve the proxy's host name";
+			break;
+		case CURLE_COULDNT_CONNECT:
+			what = "cannot connect";
+			break;
+		case CURLE_OPERATION_TIMEDOUT:
+			what = "no complete reply in time";
+			break;
+		case CURLE_PARTIAL_FILE:
+			what = "the server closed the connection before the whole reply arrived";
+			break;
+		case CURLE_GOT_NOTHING:
+			what = "the server closed the connection without replying";
+			break;
+		case CURLE_SEND_ERROR:
+		case CURLE_RECV_ERROR:
+			what = "the connection broke";
+			break;
+		case CURLE_WEIRD_SERVER_REPLY:
+			what = "the reply is not HTTP";
+			break;
+		case CURLE_SSL_CONNECT_ERROR:
+			what = "the TLS handshake failed";
+			break;
+		case CURLE_PEER_FAILED_VERIFICATION:
+			curl_easy_getinfo(c->easy, CURLINFO_SSL_VERIFYRESULT, &v);
+			what = cert_reason(v);
+			break;
+		case CURLE_SSL_CACERT_BADFILE:
+			what = "cannot read the CA file";
+			break;
+		default:
+			break;
+		}
+	}
+	if (what)
+		snprintf(out, outlen, "%s (%s)", what, detail);
+	else
+		snprintf(out, outlen, "%s", detail);
+}
+
 static void call_finish(struct rest_call *c, CURLcode res)
 {
 	struct rest_reply rep;
@@ -129,10 +224,12 @@ static void call_finish(struct rest_call *c, CURLcode res)
 	memset(&rep, 0, sizeof(rep));
 	rep.status = status;
 	rep.curl_code = (int)res;
-	if (res != CURLE_OK)
-		rep.error = c->errbuf[0] ? c->errbuf : curl_easy_strerror(res);
-	else
+	if (res != CURLE_OK) {
+		call_reason(c, res, c->reason, sizeof(c->reason));
+		rep.error = c->reason;
+	} else {
 		rep.error = "";
+	}
 	rep.body = c->body ? c->body : "";
 	rep.len = c->len;
 	rep.truncated = c->truncated;
@@ -314,6 +411,21 @@ static int on_curl_timer(CURLM *multi, long ms, void *userp)
 	return 0;
 }
 
+/* Bound the reply's headers ourselves (see REST_MAX_HEADERS). */
+static size_t on_curl_header(char *p, size_t size, size_t nmemb, void *ud)
+{
+	struct rest_call *c = ud;
+	size_t n = size * nmemb;
+
+	(void)p;
+	c->header_bytes += n;
+	if (c->header_bytes > REST_MAX_HEADERS) {
+		c->why = "the reply's headers are larger than 128 KB";
+		return 0;	/* CURLE_WRITE_ERROR */
+	}
+	return n;
+}
+
 /* Keep up to REST_MAX_BODY bytes; swallow the rest so the transfer completes. */
 static size_t on_curl_write(char *p, size_t size, size_t nmemb, void *ud)
 {
@@ -338,6 +450,7 @@ static size_t on_curl_write(char *p, size_t size, size_t nmemb, void *ud)
 		if (!nb) {
 			log_warn(NULL, "rest: out of memory for a %zu byte body",
 				 c->len + take);
+			c->why = "out of memory for the reply";
 			return 0;	/* CURLE_WRITE_ERROR */
 		}
 		c->body = nb;
@@ -491,6 +604,24 @@ static const char *nonempty_env(const char *name)
 	return v && *v ? v : NULL;
 }
 
+/* Does no_proxy exempt url's host, by the agent's rules (proxy.h)? */
+static int no_proxy_exempt(const char *url)
+{
+	const char *no = proxy_no_proxy_env();
+	char *host = NULL;
+	CURLU *u;
+	int r = 0;
+
+	if (!no || !(u = curl_url()))
+		return 0;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
+		r = proxy_no_proxy_match(no, host);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return r;
+}
+
 static int setup_easy(struct rest_call *c, const struct rest_request *req)
 {
 	const char *method = req->method ? req->method : "GET";
@@ -511,6 +642,8 @@ static int setup_easy(struct rest_call *c, const struct rest_request *req)
 	SET(CURLOPT_FOLLOWLOCATION, 0L);
 	SET(CURLOPT_WRITEFUNCTION, on_curl_write);
 	SET(CURLOPT_WRITEDATA, (void *)c);
+	SET(CURLOPT_HEADERFUNCTION, on_curl_header);
+	SET(CURLOPT_HEADERDATA, (void *)c);
 	SET(CURLOPT_ERRORBUFFER, c->errbuf);
 	SET(CURLOPT_USERAGENT, "jupyter-keepalive-agent/" AGENT_VERSION);
 #if LIBCURL_VERSION_NUM >= 0x075500	/* 7.85: CURLOPT_PROTOCOLS deprecated */
@@ -526,6 +659,12 @@ static int setup_easy(struct rest_call *c, const struct rest_request *req)
 	if (!strncasecmp(req->url, "http://", 7) && !nonempty_env("http_proxy") &&
 	    nonempty_env("HTTP_PROXY"))
 		SET(CURLOPT_PROXY, nonempty_env("HTTP_PROXY"));
+	/*
+	 * no_proxy is decided by the agent's rules, as kernel_ws decides it,
+	 * not by curl's: curl before 7.86 ignores CIDR entries (127.0.0.0/8).
+	 */
+	if (no_proxy_exempt(req->url))
+		SET(CURLOPT_NOPROXY, "*");
 	if (req->ca_file)
 		SET(CURLOPT_CAINFO, req->ca_file);
 	if (req->insecure) {

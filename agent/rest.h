@@ -8,7 +8,8 @@
  * a redirect to /hub/login means the token was not accepted.
  * Proxies come from the environment as curl reads them (http_proxy,
  * https_proxy, all_proxy, no_proxy, lowercase or uppercase), and uppercase
- * HTTP_PROXY too, which curl alone would ignore.
+ * HTTP_PROXY too, which curl alone would ignore; a host that no_proxy
+ * exempts by the agent's rules (proxy.h, CIDR blocks too) goes direct.
  *
  * Ownership: rest_start() returns a call handle owned by rest. It stays valid
  * until its done callback has returned, or until rest_cancel(). The reply and
@@ -42,7 +43,8 @@ struct rest_request {
 struct rest_reply {
 	long status;			/* HTTP status, 0 when there was no response */
 	int curl_code;			/* CURLcode; 0 when the transfer completed */
-	const char *error;		/* curl's error text when curl_code != 0, else "" */
+	const char *error;		/* when curl_code != 0: why, in the agent's words,
+					 * with curl's text in parentheses; else "" */
 	const char *body;		/* NUL-terminated, at most REST_MAX_BODY bytes */
 	size_t len;
 	int truncated;			/* the body was longer than REST_MAX_BODY */
