@@ -17,6 +17,7 @@ Standard library only, plus tests/e2e/jupyter.py.
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import time
@@ -29,6 +30,26 @@ import jupyter as harness
 
 PYTHON = harness.PYTHON
 NODE_PATH = "/usr/share/nodejs"
+MIN_VERSION = (2, 0)    # roles and scopes (load_roles, SERVICE_SCOPES below)
+
+
+def missing():
+    """Why this machine cannot run a hub for the tests, or None. Debian 11
+    packages no JupyterHub; the matrix prints this as the skip reason."""
+    try:
+        out = subprocess.run([PYTHON, "-c", "import jupyterhub; print(jupyterhub.__version__)"],
+                             capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return "cannot ask %s for JupyterHub's version: %s" % (PYTHON, e)
+    if out.returncode != 0:
+        return "JupyterHub is not installed for %s (Debian package jupyterhub)" % PYTHON
+    version = out.stdout.strip()
+    parts = tuple(int(x) for x in version.split(".")[:2] if x.isdigit())
+    if parts < MIN_VERSION:
+        return "JupyterHub %s is older than %d.%d (no roles or scopes)" % ((version,) + MIN_VERSION)
+    if not shutil.which("configurable-http-proxy"):
+        return "configurable-http-proxy is not installed (Debian package node-configurable-http-proxy)"
+    return None
 
 # What the admin service may do: create users and tokens, start and stop
 # servers, and read every user's activity (as jupyterhub-idle-culler does).

@@ -20,6 +20,9 @@ import pytest
 import hub as hubh
 import jupyter as harness
 
+_MISSING = hubh.missing()
+pytestmark = pytest.mark.skipif(_MISSING is not None, reason=_MISSING or "")
+
 CULL_AFTER = 12     # the test culler's idle timeout, seconds
 INTERVAL = "2s"
 
