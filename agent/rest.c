@@ -198,7 +198,9 @@ static void call_reason(struct rest_call *c, CURLcode res, char *out, size_t out
 			break;
 		}
 	}
-	if (what)
+	if (c->why)	/* we stopped it: curl's text only says a callback refused */
+		snprintf(out, outlen, "%s", c->why);
+	else if (what)
 		snprintf(out, outlen, "%s (%s)", what, detail);
 	else
 		snprintf(out, outlen, "%s", detail);
