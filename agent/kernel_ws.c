@@ -27,6 +27,7 @@
 #include "kernel_ws.h"
 #include "log.h"
 #include "timer.h"
+#include "tls.h"
 
 #define KWS_TXQ		8	/* queued outgoing messages per connection */
 #define KWS_RX_FIRST	4096	/* first size of the reassembly buffer */
@@ -995,9 +996,9 @@ static void on_closed(struct kws *k, struct lws *wsi)
 }
 
 /*
- * When the certificate check is what failed, say why in OpenSSL's words
- * ("self-signed certificate", "hostname mismatch"), as curl does for the
- * REST calls; lws's own text is an opaque "error:00000001:lib(0)". The SSL
+ * When the certificate check is what failed, say why in the agent's words,
+ * as the REST calls do (tls.h); lws's own text is an opaque
+ * "error:00000001:lib(0)". The SSL
  * object still exists during CONNECTION_ERROR (it is freed when the wsi is).
  */
 static int tls_verify_reason(const struct kws *k, struct lws *wsi, char *out, size_t outlen)
@@ -1012,15 +1013,9 @@ static int tls_verify_reason(const struct kws *k, struct lws *wsi, char *out, si
 	if (v == X509_V_OK)
 		return 0;
 	if (v == X509_V_ERR_HOSTNAME_MISMATCH || v == X509_V_ERR_IP_ADDRESS_MISMATCH)
-		snprintf(out, outlen, "TLS certificate problem: the certificate is not for %.100s",
-			 k->hostname);
+		snprintf(out, outlen, "the server's TLS certificate is not for %.100s", k->hostname);
 	else
-		snprintf(out, outlen, "TLS certificate problem: %s%s", X509_verify_cert_error_string(v),
-			 v == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT ||
-			 v == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN ||
-			 v == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
-			 v == X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE ?
-			 " (to trust it, name its CA in ca_file =)" : "");
+		snprintf(out, outlen, "%s", tls_cert_reason(v));
 	return 1;
 #else
 	(void)k; (void)wsi; (void)out; (void)outlen;

@@ -45,6 +45,7 @@
 #include "proxy.h"
 #include "rest.h"
 #include "timer.h"
+#include "tls.h"
 
 #ifndef AGENT_VERSION
 #define AGENT_VERSION "dev"
@@ -117,33 +118,6 @@ static const char *str_or_empty(const char *s)
 	return s ? s : "";
 }
 
-/* A failed certificate check, from OpenSSL's verify result (curl's own host
- * name check leaves it X509_V_OK). */
-static const char *cert_reason(long v)
-{
-	switch (v) {
-	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
-	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
-		return "the server's TLS certificate is self-signed and not trusted"
-		       " (to trust it, name its CA in ca_file =)";
-	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
-	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
-	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
-		return "the server's TLS certificate is from an unknown issuer"
-		       " (to trust it, name its CA in ca_file =)";
-	case X509_V_ERR_CERT_HAS_EXPIRED:
-		return "the server's TLS certificate has expired";
-	case X509_V_ERR_CERT_NOT_YET_VALID:
-		return "the server's TLS certificate is not valid yet";
-	case X509_V_OK:
-	case X509_V_ERR_HOSTNAME_MISMATCH:
-	case X509_V_ERR_IP_ADDRESS_MISMATCH:
-		return "the server's TLS certificate is not for this host name";
-	default:
-		return "the server's TLS certificate is not trusted";
-	}
-}
-
 /*
  * Why a transfer failed, in the agent's own words, with curl's text after
  * it as detail. Callers log this and tests look for it, so it must not follow
@@ -189,7 +163,7 @@ static void call_reason(struct rest_call *c, CURLcode res, char *out, size_t out
 			break;
 		case CURLE_PEER_FAILED_VERIFICATION:
 			curl_easy_getinfo(c->easy, CURLINFO_SSL_VERIFYRESULT, &v);
-			what = cert_reason(v);
+			what = tls_cert_reason(v);
 			break;
 		case CURLE_SSL_CACERT_BADFILE:
 			what = "cannot read the CA file";
