@@ -36,10 +36,16 @@ static struct kfsm_out missing(enum kfsm_state s, const struct kfsm_facts *f)
 	return to(KS_GONE, KA_CLOSE | KA_DISARM | KA_GONE, "the server no longer has it");
 }
 
+/* A restart: a keepalive in flight died with the old process; learn afresh. */
+static struct kfsm_out shutdown_restart(void)
+{
+	return to(KS_SYNCING, KA_DISARM | KA_FETCH | KA_ARM, NULL);
+}
+
 static struct kfsm_out shutdown(const struct kfsm_facts *f)
 {
-	if (f->restart)		/* a keepalive in flight died with the old process */
-		return to(KS_SYNCING, KA_DISARM | KA_FETCH | KA_ARM, NULL);
+	if (f->restart)
+		return shutdown_restart();
 	return to(KS_GOING, KA_DISARM | KA_FETCH | KA_ARM, NULL);
 }
 
@@ -83,9 +89,16 @@ static struct kfsm_out learnt(const char *state, enum kfsm_state stay)
 	 * kernel "starting" until something makes it publish a status, and
 	 * the culler culls it in that state.
 	 */
-	if (state && *state)
+	if (is(state, "idle") || is(state, "starting"))
 		return to(KS_WAITING, KA_DISARM | KA_SEND | KA_ARM, NULL);
-	return to(stay, 0, NULL);
+	return to(stay, 0, NULL);	/* restarting, dead, unknown: ask again later */
+}
+
+/* The server tells its clients "restarting" when it restarts the kernel (on
+ * top of the kernel's own shutdown_reply): a request in flight is lost. */
+static int restarting(const struct kfsm_facts *f)
+{
+	return is(f->exec_state, "restarting");
 }
 
 /* Someone else's execute_request changed the kernel's state. */
@@ -134,7 +147,11 @@ static struct kfsm_out in_syncing(enum kfsm_event e, const struct kfsm_facts *f)
 	case KE_STATUS:
 		if (f->parent_execute && !f->parent_ours)
 			return learnt(f->exec_state, KS_SYNCING);
-		break;		/* the server's kernel_info nudges say nothing about cells */
+		/* A (re)started process: ask the server now rather than at the
+		 * next round. The server's kernel_info nudges say nothing. */
+		if (is(f->exec_state, "starting") || restarting(f))
+			return to(KS_SYNCING, KA_FETCH, NULL);
+		break;
 	case KE_MODEL:
 		return learnt(f->exec_state, KS_SYNCING);
 	case KE_DEADLINE:
@@ -162,6 +179,8 @@ static struct kfsm_out in_idle(enum kfsm_event e, const struct kfsm_facts *f)
 			return to(KS_BUSY, KA_FETCH | KA_SAFE, NULL);
 		return to(KS_WAITING, KA_SEND | KA_ARM, NULL);
 	case KE_STATUS:
+		if (restarting(f))
+			return shutdown_restart();
 		if (foreign_status(f, "busy"))
 			return to(KS_BUSY, 0, NULL);
 		break;
@@ -186,6 +205,8 @@ static struct kfsm_out in_busy(enum kfsm_event e, const struct kfsm_facts *f)
 	case KE_ROUND:		/* nothing to send; keep reading what the server sees */
 		return to(KS_BUSY, KA_FETCH | KA_SAFE, NULL);
 	case KE_STATUS:
+		if (restarting(f))
+			return shutdown_restart();
 		if (foreign_status(f, "idle"))
 			return to(KS_IDLE, 0, NULL);
 		break;
@@ -226,11 +247,15 @@ static struct kfsm_out in_waiting(enum kfsm_event e, const struct kfsm_facts *f)
 		return to(KS_OVERDUE, KA_FETCH | KA_ARM, NULL);
 	case KE_ROUND:		/* at most one keepalive in flight */
 		return to(KS_WAITING, KA_FETCH, NULL);
+	case KE_STATUS:
+		if (restarting(f))
+			return shutdown_restart();
+		break;
 	case KE_CLOSED:
 		return lost(f);
 	case KE_SHUTDOWN:
 		return shutdown(f);
-	case KE_START: case KE_OPENED: case KE_REFUSED: case KE_STATUS: case KE_MODEL:
+	case KE_START: case KE_OPENED: case KE_REFUSED: case KE_MODEL:
 	case KE_MISSING: case KE_RETRY:
 		break;
 	}
@@ -259,11 +284,15 @@ static struct kfsm_out in_overdue(enum kfsm_event e, const struct kfsm_facts *f)
 			  "no reply to the keepalive, and the server does not answer");
 	case KE_ROUND:
 		return to(KS_OVERDUE, KA_FETCH, NULL);
+	case KE_STATUS:
+		if (restarting(f))
+			return shutdown_restart();
+		break;
 	case KE_CLOSED:
 		return lost(f);
 	case KE_SHUTDOWN:
 		return shutdown(f);
-	case KE_START: case KE_OPENED: case KE_REFUSED: case KE_STATUS: case KE_MISSING:
+	case KE_START: case KE_OPENED: case KE_REFUSED: case KE_MISSING:
 	case KE_RETRY:
 		break;
 	}

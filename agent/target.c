@@ -40,6 +40,8 @@ struct kept {
 	enum kfsm_state st;
 	struct kws *ws;
 	struct rest_call *model_call;	/* GET api/kernels/<id>: at most one */
+	struct rest_call *spec_call;	/* GET api/kernelspecs/<name>, once */
+	int spec_checked;
 	char inflight[JMSG_UUID_LEN];	/* msg_id of the keepalive in flight */
 	char session_id[JMSG_UUID_LEN];	/* the run's, until a link is abandoned */
 	char why[200];			/* the words of the failure being handled */
@@ -284,6 +286,21 @@ char *target_session_paths(const char *body, char *out, size_t outlen)
 	return out;
 }
 
+int target_cull_advice(long interval_ms, double cull_s, char *out, size_t outlen)
+{
+	char ival[32], most[32];
+
+	/* Two rounds must fit in the culler's timeout: one may be lost. */
+	if (cull_s <= 0 || interval_ms <= (long)(cull_s * 1000) / 2)
+		return 0;
+	timer_format_duration(interval_ms, ival, sizeof(ival));
+	timer_format_duration((long)(cull_s * 1000) / 2 / 1000 * 1000, most, sizeof(most));
+	snprintf(out, outlen, "the interval (%s) is not comfortably shorter than the culler's "
+		 "cull_idle_timeout (%.0f s); use an interval of %s or less", ival, cull_s,
+		 (long)(cull_s * 1000) / 2 >= 1000 ? most : "1s");
+	return 1;
+}
+
 /* ---- ending ---- */
 
 static void target_end(struct target *t, int code, const char *fmt, ...)
@@ -371,6 +388,7 @@ static void kept_free(struct kept *k)
 	timer_cancel(ctx, &k->sul_deadline);
 	timer_cancel(ctx, &k->sul_grace);
 	rest_cancel(k->t->env->rest, k->model_call);
+	rest_cancel(k->t->env->rest, k->spec_call);
 	kws_close(k->ws);
 	free(k);
 }
@@ -436,6 +454,51 @@ static void kept_found(struct kept *k)
 	log_info(k->t->cfg->name, "kernel %s is back", short_id(k->id));
 }
 
+static void spec_done(void *ud, const struct rest_reply *r)
+{
+	struct kept *k = ud;
+	struct target *t = k->t;
+	json_t *o, *cull;
+	char advice[300];
+
+	k->spec_call = NULL;
+	if (r->curl_code || r->status != 200)
+		return;		/* older servers and gateways: nothing to learn */
+	o = json_loadb(r->body, r->len, 0, NULL);
+	cull = json_object_get(json_object_get(json_object_get(o, "spec"), "metadata"),
+			       "cull_idle_timeout");
+	/* jupyter_server >= 2.9 culls by the kernelspec's own timeout when set
+	 * (kernelmanager.py, cull_kernel_if_idle; jupyter-server PR #1342). */
+	if (json_is_number(cull) &&
+	    target_cull_advice(t->cfg->interval_ms, json_number_value(cull), advice, sizeof(advice)))
+		log_warn(t->cfg->name, "kernel %s: its kernelspec '%s' sets a culler timeout: %s",
+			 short_id(k->id), json_string_value(json_object_get(o, "name")) ?
+			 json_string_value(json_object_get(o, "name")) : "?", advice);
+	json_decref(o);
+}
+
+/* Once per kept kernel: the culler timeout its kernelspec may set. */
+static void kept_check_spec(struct kept *k, const char *name)
+{
+	struct target *t = k->t;
+	struct rest_request req = {0};
+	char url[1024];
+
+	if (k->spec_checked || !name || !*name || strpbrk(name, "/?#%"))
+		return;
+	k->spec_checked = 1;
+	if (snprintf(url, sizeof(url), "%sapi/kernelspecs/%s?no_track_activity=1",
+		     config_target_url(t->cfg), name) >= (int)sizeof(url))
+		return;
+	req.url = url;
+	req.method = "GET";
+	req.token = t->cfg->token;
+	req.ca_file = t->cfg->ca_file;
+	req.insecure = t->cfg->insecure;
+	req.timeout_ms = t->cfg->timeout_ms;
+	k->spec_call = rest_start(t->env->rest, &req, spec_done, k);
+}
+
 static void model_done(void *ud, const struct rest_reply *r)
 {
 	struct kept *k = ud;
@@ -476,6 +539,7 @@ static void model_done(void *ud, const struct rest_reply *r)
 	snprintf(k->model_state, sizeof(k->model_state), "%s",
 		 json_string_value(json_object_get(o, "execution_state")) ?
 		 json_string_value(json_object_get(o, "execution_state")) : "");
+	kept_check_spec(k, json_string_value(json_object_get(o, "name")));
 	json_decref(o);
 	/* The read-back after a verified round: only then can the culler's
 	 * view be expected to have moved. Reads that learn the state are not
@@ -785,7 +849,8 @@ static void kws_message(void *ud, const struct jmsg_info *m)
 		f.parent_execute = !strcmp(m->parent_msg_type, "execute_request");
 		if (f.parent_execute && !f.parent_ours)
 			k->iopub_busy = !strcmp(m->execution_state, "busy");
-		else if (!strcmp(m->execution_state, "starting"))
+		else if (!strcmp(m->execution_state, "starting") ||
+			 !strcmp(m->execution_state, "restarting"))
 			k->iopub_busy = 0;	/* a new process: nothing runs */
 		kept_step(k, KE_STATUS, &f);
 	} else if (!strcmp(m->msg_type, "shutdown_reply")) {

@@ -107,6 +107,13 @@ int target_ws_url(const char *base_url, const char *kernel_id, const char *sessi
 json_t *target_pick_kernels(enum kernel_select sel, const char *arg, const char *body);
 
 /*
+ * Is interval_ms too long for a culler timeout of cull_s seconds (more than
+ * half of it, so that one lost round could let the culler in)? 1 and advice
+ * in out, else 0. cull_s <= 0 means no culler.
+ */
+int target_cull_advice(long interval_ms, double cull_s, char *out, size_t outlen);
+
+/*
  * The notebook paths of an /api/sessions reply, comma-separated, into out
  * ("none" when there are none, "…" appended when cut). Returns out.
  */

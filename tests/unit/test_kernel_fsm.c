@@ -26,6 +26,7 @@ enum facts_id {
 	F_GRACE,
 	F_WS,			/* KE_START in execute mode */
 	F_LINGERING,		/* going for longer than the timeout */
+	F_RESTARTING,		/* status or model: restarting */
 	F_ONCE_LINGERING,
 	F_COUNT
 };
@@ -51,6 +52,7 @@ static struct kfsm_facts facts(enum facts_id id)
 	case F_GRACE: f.grace = 1; break;
 	case F_WS: f.wants_ws = 1; break;
 	case F_LINGERING: f.lingering = 1; f.exec_state = "idle"; break;
+	case F_RESTARTING: f.exec_state = "restarting"; break;
 	case F_ONCE_LINGERING: f.once = 1; f.lingering = 1; f.exec_state = "idle"; break;
 	case F_COUNT: break;
 	}
@@ -86,6 +88,11 @@ static const struct row table[] = {
 	{ KS_SYNCING, KE_MODEL, F_BUSY, KS_BUSY, KA_DISARM | KA_SAFE | KA_ARM },
 	{ KS_SYNCING, KE_MODEL, F_STARTING, KS_WAITING, KA_DISARM | KA_SEND | KA_ARM },
 	{ KS_SYNCING, KE_MODEL, F_NONE, KS_SYNCING, 0 },
+	{ KS_SYNCING, KE_MODEL, F_RESTARTING, KS_SYNCING, 0 },
+	{ KS_SYNCING, KE_STATUS, F_STARTING, KS_SYNCING, KA_FETCH },
+	{ KS_IDLE, KE_STATUS, F_RESTARTING, KS_SYNCING, KA_DISARM | KA_FETCH | KA_ARM },
+	{ KS_WAITING, KE_STATUS, F_RESTARTING, KS_SYNCING, KA_DISARM | KA_FETCH | KA_ARM },
+	{ KS_BUSY, KE_STATUS, F_RESTARTING, KS_SYNCING, KA_DISARM | KA_FETCH | KA_ARM },
 	{ KS_SYNCING, KE_STATUS, F_BUSY, KS_BUSY, KA_DISARM | KA_SAFE | KA_ARM },
 	{ KS_SYNCING, KE_STATUS, F_IDLE, KS_WAITING, KA_DISARM | KA_SEND | KA_ARM },
 	{ KS_SYNCING, KE_STATUS, F_NUDGE_BUSY, KS_SYNCING, 0 },

@@ -112,8 +112,38 @@ TEST(pick_kernels)
 	CHECK(target_pick_kernels(KSEL_ALL, NULL, "[{\"id\":12345}, \"kernel\", null, 3]") == NULL);
 }
 
+TEST(cull_advice)
+{
+	char b[300];
+
+	CHECK(target_cull_advice(60000, 600, b, sizeof(b)) == 0);
+	CHECK(target_cull_advice(300000, 600, b, sizeof(b)) == 0);	/* exactly half: fine */
+	CHECK(target_cull_advice(300001, 600, b, sizeof(b)) == 1);
+	CHECK_CONTAINS(b, "cull_idle_timeout (600 s)");
+	CHECK_CONTAINS(b, "use an interval of 5m or less");
+	CHECK(target_cull_advice(60000, 0, b, sizeof(b)) == 0);		/* no culler */
+	CHECK(target_cull_advice(2000, 1, b, sizeof(b)) == 1);
+	CHECK_CONTAINS(b, "1s or less");
+}
+
+TEST(session_paths)
+{
+	char b[64];
+
+	CHECK_STR(target_session_paths("[{\"path\": \"a.ipynb\"}, {\"path\": \"d/b.ipynb\"}]", b, sizeof(b)),
+		  "a.ipynb, d/b.ipynb");
+	CHECK_STR(target_session_paths("[]", b, sizeof(b)), "none");
+	CHECK_STR(target_session_paths("<html>", b, sizeof(b)), "none");
+	target_session_paths("[{\"path\": \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}, {\"path\": \"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\"}]",
+			     b, 40);
+	CHECK(strlen(b) < 40);
+	CHECK_CONTAINS(b, "...");
+}
+
 void suite_target(void)
 {
+	RUN(cull_advice);
+	RUN(session_paths);
 	RUN(backoff_grows_and_caps);
 	RUN(jitter_stays_in_range);
 	RUN(ws_url_from_base);
