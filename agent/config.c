@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "recorder.h"
 
 #define MAX_LINE_CHARS	190	/* inih's buffer is 200 bytes; keep clear of it */
 #define MAX_SECTION	49	/* inih truncates section names beyond this */
@@ -363,6 +364,8 @@ static int set_bool(struct loader *, const struct key *, void *, const char *, c
 static int set_hub_activity(struct loader *, const struct key *, void *, const char *, char *, size_t);
 static int set_method(struct loader *, const struct key *, void *, const char *, char *, size_t);
 static int set_max_4xx(struct loader *, const struct key *, void *, const char *, char *, size_t);
+static int set_record(struct loader *, const struct key *, void *, const char *, char *, size_t);
+static int set_record_max(struct loader *, const struct key *, void *, const char *, char *, size_t);
 
 #define A(f) offsetof(struct agent_config, f)
 #define T(f) offsetof(struct target_config, f)
@@ -377,6 +380,8 @@ static const struct key keys[] = {
 	{ S_AGENT, "notify_url", 0, set_http_url, A(notify_url) },
 	{ S_AGENT, "notify_header", K_REPEAT, set_header, A(notify_headers) },
 	{ S_AGENT, "notify_format", 0, set_notify_format, A(notify_format) },
+	{ S_AGENT, "record", 0, set_record, A(record) },
+	{ S_AGENT, "record_max", 0, set_record_max, A(record_max) },
 
 	{ S_TARGET, "url", 0, set_base_url, T(url) },
 	{ S_TARGET, "token", K_JUPYTER, set_token, T(token) },
@@ -391,6 +396,8 @@ static const struct key keys[] = {
 	{ S_TARGET, "insecure_skip_verify", 0, set_bool, T(insecure) },
 	{ S_TARGET, "hub_api_url", K_JUPYTER, set_hub_url, T(hub_api_url) },
 	{ S_TARGET, "hub_activity", K_JUPYTER, set_hub_activity, T(hub_activity) },
+	{ S_TARGET, "record", K_JUPYTER, set_record, T(record) },
+	{ S_TARGET, "record_max", K_JUPYTER, set_record_max, T(record_max) },
 	{ S_TARGET, "ping_url", 0, set_http_url, T(ping_url) },
 	{ S_TARGET, "method", K_PING, set_method, T(method) },
 	{ S_TARGET, "body", K_PING | K_CTRL_OK, set_string, T(body) },
@@ -1416,6 +1423,28 @@ static int set_max_4xx(struct loader *ld, const struct key *k, void *obj, const 
 	return 0;
 }
 
+/* record = FILE (relative to the config file) or off; record_max = SIZE */
+static int set_record(struct loader *ld, const struct key *k, void *obj, const char *v,
+		      char *err, size_t errlen)
+{
+	char *path;
+
+	if (recorder_is_off(v))
+		return replace_str(FIELD(obj, k, char *), "off", err, errlen);
+	if (!(path = resolve_path(ld, v, err, errlen)))
+		return -1;
+	free(*FIELD(obj, k, char *));
+	*FIELD(obj, k, char *) = path;
+	return 0;
+}
+
+static int set_record_max(struct loader *ld, const struct key *k, void *obj, const char *v,
+			  char *err, size_t errlen)
+{
+	(void)ld;
+	return recorder_parse_size(v, FIELD(obj, k, long long), err, errlen);
+}
+
 /* ------------------------------------------------------------------- load */
 
 static const char *env_token(void)
@@ -1622,6 +1651,10 @@ int config_finish(struct agent_config *cfg, struct config_errors *errs)
 			t->jitter_pct = cfg->jitter_pct;
 		if (t->timeout_ms == 0)
 			t->timeout_ms = cfg->timeout_ms;
+		if (!t->record && cfg->record && t->kind == TARGET_JUPYTER)
+			t->record = strdup(cfg->record);
+		if (t->record_max == 0)
+			t->record_max = cfg->record_max;
 		/* the file's own duplicates were reported while loading; here only the flag ones */
 		for (size_t j = 0; j < i; j++) {
 			struct target_config *o = &cfg->targets[j];
@@ -1671,8 +1704,10 @@ void config_free(struct agent_config *cfg)
 		free(t->body);
 		headers_free(&t->headers);
 		free(t->ca_file);
+		free(t->record);
 	}
 	free(cfg->targets);
+	free(cfg->record);
 	free(cfg->path);
 	free(cfg->while_fresh_path);
 	free(cfg->notify_url);
@@ -1711,7 +1746,8 @@ int config_target_equal(const struct target_config *a, const struct target_confi
 	    a->hub_activity != b->hub_activity || a->max_4xx != b->max_4xx ||
 	    a->interval_ms != b->interval_ms || a->jitter_pct != b->jitter_pct ||
 	    a->timeout_ms != b->timeout_ms || a->insecure != b->insecure ||
-	    a->discovered != b->discovered || a->headers.n != b->headers.n)
+	    a->discovered != b->discovered || a->headers.n != b->headers.n ||
+	    a->record_max != b->record_max || !same_str(a->record, b->record))
 		return 0;
 	if (!same_str(a->name, b->name) || !same_str(a->url, b->url) ||
 	    !same_str(a->token, b->token) || !same_str(a->kernel_arg, b->kernel_arg) ||

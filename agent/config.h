@@ -82,6 +82,8 @@ struct target_config {
 	char *ca_file;
 	int insecure;		/* insecure_skip_verify */
 	int discovered;		/* found by discovery: give up when the server goes away for good */
+	char *record;		/* output record file (recorder.h); NULL = not set, "off" = none */
+	long long record_max;	/* its size before rotating to FILE.1; 0 = not set */
 };
 
 struct agent_config {
@@ -102,6 +104,10 @@ struct agent_config {
 	char *notify_url;
 	struct header_list notify_headers;
 	enum notify_format notify_format;
+
+	/* output recorder defaults for targets ([agent] record =, record_max =) */
+	char *record;
+	long long record_max;
 
 	struct target_config *targets;
 	size_t ntargets;

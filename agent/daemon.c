@@ -768,6 +768,10 @@ static void print_running(const struct agent *ag, time_t now, FILE *out)
 	}
 	fprintf(out, "  stops:  %s\n", clean(jstr(ag->st, "stop"), buf, sizeof(buf)));
 	fprintf(out, "  log:    %s\n", clean(jstr(ag->st, "log"), buf, sizeof(buf)));
+	/* The output recorder's file: where a tab's lost output can be found. */
+	json_array_foreach(targets, i, t)
+		if (jstr(t, "record"))
+			fprintf(out, "  record: %s\n", clean(jstr(t, "record"), buf, sizeof(buf)));
 }
 
 /* When did a non-running agent end? Its own record, else when it last wrote its state. */

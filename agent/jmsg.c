@@ -287,10 +287,18 @@ static int ends_with(const char *s, const char *suffix)
 
 int jmsg_read(const char *buf, size_t len, struct jmsg_info *out, char *err, size_t errlen)
 {
+	return jmsg_parse(buf, len, out, NULL, err, errlen);
+}
+
+int jmsg_parse(const char *buf, size_t len, struct jmsg_info *out, json_t **keep,
+	       char *err, size_t errlen)
+{
 	json_error_t jerr;
 	json_t *root = NULL, *header, *type, *content;
 	int rc = -1;
 
+	if (keep)
+		*keep = NULL;
 	if (!out) {
 		set_err(err, errlen, "no output", NULL);
 		return -1;
@@ -345,6 +353,10 @@ int jmsg_read(const char *buf, size_t len, struct jmsg_info *out, char *err, siz
 	if (strcmp(full_type, "shutdown_reply") == 0)
 		out->restart = json_is_true(json_object_get(content, "restart"));
 	rc = 0;
+	if (keep) {
+		*keep = out->root = root;
+		return rc;
+	}
 out:
 	json_decref(root);
 	return rc;

@@ -53,6 +53,13 @@ struct jmsg_info {
 	char execution_state[16];	/* content.execution_state for status */
 	char reply_status[16];		/* content.status for *_reply: ok|error|aborted */
 	int restart;			/* content.restart for shutdown_reply */
+	/*
+	 * The whole parsed message, borrowed: kernel_ws sets it for its
+	 * message() handler (valid during that call only), so that the
+	 * recorder reads the content without parsing the text again. NULL
+	 * from jmsg_read().
+	 */
+	json_t *root;
 };
 
 /*
@@ -61,5 +68,13 @@ struct jmsg_info {
  * written to err). Never crashes on arbitrary bytes; len may include no NUL.
  */
 int jmsg_read(const char *buf, size_t len, struct jmsg_info *out, char *err, size_t errlen);
+
+/*
+ * The same, and on success hand the parsed message to the caller in *root
+ * (a new reference to json_decref(); also stored in out->root). root may be
+ * NULL (then this is jmsg_read()).
+ */
+int jmsg_parse(const char *buf, size_t len, struct jmsg_info *out, json_t **root,
+	       char *err, size_t errlen);
 
 #endif

@@ -75,6 +75,10 @@ struct kws {
 	size_t rx_len, rx_cap;
 	unsigned rx_active:1;
 	unsigned rx_skip:1;		/* binary or too large: drop until the final fragment */
+	unsigned rx_big:1;		/* skipping a text message that was too large */
+	size_t big_len;			/* its bytes so far */
+	size_t big_head_len;
+	char big_head[KWS_OVERSIZE_HEAD];	/* its start, for oversize() */
 	unsigned long skipped, parse_errors;
 
 	/* send */
@@ -858,9 +862,11 @@ static void clean_reason(char *out, size_t outlen, const char *in, size_t len)
 static void rx_deliver(struct kws *k, const char *msg, size_t len)
 {
 	struct jmsg_info info;
+	json_t *root;
 	char err[128];
 
-	if (jmsg_read(msg, len, &info, err, sizeof err)) {
+	/* Parsed once: the handler gets the whole message in info.root. */
+	if (jmsg_parse(msg, len, &info, &root, err, sizeof err)) {
 		if (k->parse_errors++ == 0)
 			log_debug(LOGT, "%s: unreadable message (%s); further ones not logged",
 				  k->label, err);
@@ -868,15 +874,34 @@ static void rx_deliver(struct kws *k, const char *msg, size_t len)
 	}
 	if (k->h.message)
 		k->h.message(k->ud, &info);
+	json_decref(root);
+}
+
+/* A text message turned out too large: keep its start for oversize(). */
+static void rx_too_big(struct kws *k, const void *in, size_t len)
+{
+	const char *src = k->rx_len ? k->rx : in;
+	size_t n = k->rx_len ? k->rx_len : len;
+
+	k->rx_skip = 1;
+	k->rx_big = 1;
+	k->skipped++;
+	k->big_len = k->rx_len + len;
+	k->big_head_len = n < sizeof k->big_head ? n : sizeof k->big_head;
+	if (src)
+		memcpy(k->big_head, src, k->big_head_len);
+	else
+		k->big_head_len = 0;
 }
 
 static void rx_append(struct kws *k, const void *in, size_t len)
 {
-	if (k->rx_skip)
+	if (k->rx_skip) {
+		k->big_len += len;
 		return;
+	}
 	if (len > KWS_MAX_MESSAGE - k->rx_len) {
-		k->rx_skip = 1;
-		k->skipped++;
+		rx_too_big(k, in, len);
 		return;
 	}
 	if (k->rx_len + len + 1 > k->rx_cap) {
@@ -908,6 +933,7 @@ static void on_receive(struct kws *k, struct lws *wsi, const void *in, size_t le
 		k->rx_len = 0;
 		/* Binary frames carry buffers (widgets); nothing we read. */
 		k->rx_skip = 0;
+		k->rx_big = 0;
 		if (lws_frame_is_binary(wsi)) {
 			k->rx_skip = 1;
 			k->skipped++;
@@ -927,8 +953,11 @@ static void on_receive(struct kws *k, struct lws *wsi, const void *in, size_t le
 		return;
 	if (!k->rx_skip && !k->closing)
 		rx_deliver(k, k->rx, k->rx_len);
+	else if (k->rx_big && !k->closing && k->h.oversize)
+		k->h.oversize(k->ud, k->big_len, k->big_head, k->big_head_len);
 	k->rx_active = 0;
 	k->rx_skip = 0;
+	k->rx_big = 0;
 	k->rx_len = 0;
 }
 

@@ -27,14 +27,21 @@
 #include "jmsg.h"
 
 #define KWS_MAX_MESSAGE (64u * 1024)	/* larger messages are skipped, never buffered */
+#define KWS_OVERSIZE_HEAD 1024		/* bytes of a skipped message kept for oversize() */
 
 struct kws;
 
 struct kws_handlers {
 	/* The WebSocket handshake completed. */
 	void (*opened)(void *ud);
-	/* One small, parsed message arrived. */
+	/* One small, parsed message arrived (m->root is the whole message, borrowed). */
 	void (*message)(void *ud, const struct jmsg_info *m);
+	/*
+	 * A text message of len bytes was larger than KWS_MAX_MESSAGE and was
+	 * skipped unparsed; head is its first head_len bytes (up to
+	 * KWS_OVERSIZE_HEAD), enough to read its type. May be NULL.
+	 */
+	void (*oversize)(void *ud, size_t len, const char *head, size_t head_len);
 	/*
 	 * The connection failed or ended. http_status is the handshake's HTTP
 	 * status when the server refused the upgrade (401, 403, 404, 502, …),

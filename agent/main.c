@@ -34,6 +34,7 @@
 #include "kernel_ws.h"
 #include "log.h"
 #include "notify.h"
+#include "recorder.h"
 #include "rest.h"
 #include "target.h"
 #include "timer.h"
@@ -64,6 +65,7 @@ struct options {
 	const char *for_dur;
 	const char *while_pid;
 	const char *while_fresh;
+	const char *record;
 	const char *stop_id;
 	int once, foreground, detach, status, stop, verbose, quiet, log_json;
 };
@@ -105,6 +107,8 @@ static const char usage_text[] =
 "      --mode MODE        execute | http | both (default both)\n"
 "      --interval DUR     time between keepalives (default 60s; e.g. 90s, 5m, 1h30m)\n"
 "      --jitter PCT       random spread of the interval (default 10%)\n"
+"      --record FILE      append what the kept kernels' cells show to FILE\n"
+"                         (on by default inside a notebook; off to disable)\n"
 "\n"
 "When to stop:\n"
 "      --once             one verified round for every target, then exit\n"
@@ -147,7 +151,7 @@ static int usage_error(const char *fmt, ...)
 static int parse_args(int argc, char **argv, struct options *o)
 {
 	enum { O_URL = 256, O_KERNEL, O_MODE, O_INTERVAL, O_JITTER, O_ONCE, O_FOR, O_WHILE_PID,
-	       O_WHILE_FRESH, O_FOREGROUND, O_DETACH, O_STATUS, O_STOP, O_LOG_JSON };
+	       O_WHILE_FRESH, O_FOREGROUND, O_DETACH, O_STATUS, O_STOP, O_LOG_JSON, O_RECORD };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "url", required_argument, NULL, O_URL },
@@ -155,6 +159,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "mode", required_argument, NULL, O_MODE },
 		{ "interval", required_argument, NULL, O_INTERVAL },
 		{ "jitter", required_argument, NULL, O_JITTER },
+		{ "record", required_argument, NULL, O_RECORD },
 		{ "once", no_argument, NULL, O_ONCE },
 		{ "for", required_argument, NULL, O_FOR },
 		{ "while-pid", required_argument, NULL, O_WHILE_PID },
@@ -182,6 +187,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case O_MODE: o->mode = optarg; break;
 		case O_INTERVAL: o->interval = optarg; break;
 		case O_JITTER: o->jitter = optarg; break;
+		case O_RECORD: o->record = optarg; break;
 		case O_ONCE: o->once = 1; break;
 		case O_FOR: o->for_dur = optarg; break;
 		case O_WHILE_PID: o->while_pid = optarg; break;
@@ -289,6 +295,10 @@ static int apply_flags(const struct options *o, struct agent_config *cfg)
 		cfg->interval_ms = ms;
 		for (i = 0; i < cfg->ntargets; i++)
 			cfg->targets[i].interval_ms = ms;
+	}
+	for (i = 0; o->record && i < cfg->ntargets; i++) {
+		free(cfg->targets[i].record);
+		cfg->targets[i].record = strdup(recorder_is_off(o->record) ? "off" : o->record);
 	}
 	if (o->jitter) {
 		if (config_parse_percent(o->jitter, &pct, err, sizeof(err)) != 0)
@@ -872,6 +882,9 @@ static void summary(struct agent *a, FILE *out)
 			fprintf(out, "agent: keeping %s at %s alive every %lds (mode %s)\n",
 				kept_what(tc, what, sizeof(what)), url, tc->interval_ms / 1000,
 				tc->mode == MODE_BOTH ? "both" : tc->mode == MODE_HTTP ? "http" : "execute");
+		if (tc->kind == TARGET_JUPYTER && !recorder_is_off(tc->record))
+			fprintf(out, "agent: recording cell output to %s (--record off to stop)\n",
+				tc->record);
 	}
 	if (a->colab)
 		fprintf(out, "agent: Colab: this keeps the kernel and the VM's Jupyter server active, "
@@ -967,6 +980,10 @@ int main(int argc, char **argv)
 			rc = EXIT_OK;
 			goto out;
 		}
+	}
+	if (recorder_setup(&a.cfg, a.write_state ? a.state_dir : NULL, disc.kernel_id, stderr)) {
+		rc = EXIT_CONFIG;
+		goto out;
 	}
 	if (detach) {
 		if (a.cfg.for_ms < 0)

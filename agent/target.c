@@ -17,6 +17,7 @@
 #include "kernel_ws.h"
 #include "log.h"
 #include "notify.h"
+#include "recorder.h"
 #include "rest.h"
 #include "target.h"
 #include "timer.h"
@@ -71,6 +72,7 @@ struct target {
 	struct kept *kernels;
 	struct rest_call *call;		/* at most one REST call in flight */
 	struct verify *verify;		/* what the cullers see; NULL for ping targets */
+	struct recorder *rec;		/* output record (record =); NULL when off */
 	unsigned rest_failures;
 	unsigned consecutive_4xx;	/* ping targets */
 	int64_t gone_since_us;		/* list endpoint missing since */
@@ -604,11 +606,13 @@ static void kept_backoff(struct kept *k, const char *why)
 
 static void kws_opened(void *ud);
 static void kws_message(void *ud, const struct jmsg_info *m);
+static void kws_oversize(void *ud, size_t len, const char *head, size_t head_len);
 static void kws_closed(void *ud, int http_status, int abandoned, const char *reason);
 
 static const struct kws_handlers kept_handlers = {
 	.opened = kws_opened,
 	.message = kws_message,
+	.oversize = kws_oversize,
 	.closed = kws_closed,
 };
 
@@ -838,10 +842,19 @@ static void kws_opened(void *ud)
 	kept_event(k, KE_OPENED);
 }
 
+static void kws_oversize(void *ud, size_t len, const char *head, size_t head_len)
+{
+	struct kept *k = ud;
+
+	recorder_oversize(k->t->rec, k->id, len, KWS_MAX_MESSAGE, head, head_len, k->session_id);
+}
+
 static void kws_message(void *ud, const struct jmsg_info *m)
 {
 	struct kept *k = ud;
 	struct kfsm_facts f = {0};
+
+	recorder_message(k->t->rec, k->id, m, k->session_id, k->t->env->username);
 
 	if (!strcmp(m->msg_type, "status") && m->execution_state[0]) {
 		f.exec_state = m->execution_state;
@@ -1276,6 +1289,8 @@ struct target *target_new(struct target_env *env, const struct target_config *tc
 	t->env = env;
 	t->cfg = tc;
 	t->verify = verify_new(env->ctx, env->rest, tc);
+	if (is_jupyter(t))
+		t->rec = recorder_open(tc->record, tc->record_max, tc->kernel == KSEL_ALL);
 	if (env->once)
 		verify_on_settled(t->verify, once_seen_cb, t);
 	snprintf(t->last_result, sizeof(t->last_result), "starting");
@@ -1316,6 +1331,7 @@ void target_free(struct target *t)
 	if (!t)
 		return;
 	target_stop(t);
+	recorder_close(t->rec);
 	free(t);
 }
 
@@ -1380,5 +1396,7 @@ json_t *target_status_json(const struct target *t)
 		      "last_result", t->last_result,
 		      "next_keepalive", time_or_null(t->next_round));
 	json_object_set_new(o, "culler", verify_status_json(t->verify));
+	if (t->rec)
+		json_object_set_new(o, "record", json_string(recorder_path(t->rec)));
 	return o;
 }

@@ -260,7 +260,7 @@ TEST(known_keys)
 		"interval", "jitter", "timeout", "for", "while_pid", "while_fresh", "notify_url",
 		"notify_header", "notify_format", "url", "token", "token_file", "kernel", "mode",
 		"code", "ca_file", "insecure_skip_verify", "hub_api_url", "hub_activity", "ping_url",
-		"method", "body", "header", "max_4xx",
+		"method", "body", "header", "max_4xx", "record", "record_max",
 	};
 	const char *const *k = config_known_keys();
 	size_t n = 0;
