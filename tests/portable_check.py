@@ -124,6 +124,8 @@ def once(srv, argv, env, what, hint=""):
         out = r.stdout + r.stderr
         if r.returncode != 0 or "culler sees activity" not in out:
             fail("%s (%s): exit %d\n%s%s" % (what, attempt, r.returncode, out, hint))
+    if "keepalive acknowledged" not in out:
+        fail("%s: no keepalive went over the kernel's WebSocket\n%s" % (what, out))
     after = harness.parse_time(srv.kernel(k)["last_activity"])
     if not after > before:
         fail("%s: the kernel's last_activity did not move\n%s" % (what, out))

@@ -77,6 +77,7 @@ def ready_kernel(server):
 
 def assert_kept_once(server, kernel, run, before):
     assert run.code == 0, run.describe()
+    assert "keepalive acknowledged" in run.output(), run.describe()
     assert "culler sees activity" in run.output(), run.describe()
     after = harness.parse_time(server.kernel(kernel)["last_activity"])
     assert after > before, "kernel last_activity did not move (%s -> %s)" % (before, after)
