@@ -184,7 +184,8 @@ portable: ensure-deps
 
 # Needs root: runs build/agent-portable --once in a Debian 13 chroot without
 # libwebsockets, inih and jansson (packaging/mkchroot, cached) against real
-# servers on the host's loopback, over http and https.
+# servers on the host's loopback, over http and https, and on the host with a
+# libcurl that answers like 7.81 (Ubuntu 22.04, Colab; a preloaded test double).
 portable-check: portable
 	$(PYTHON) tests/portable_check.py $(CURDIR)/$(B)/agent-portable
 
