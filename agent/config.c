@@ -474,6 +474,22 @@ static size_t edit_distance(const char *a, const char *b)
 	return row[lb];
 }
 
+const char *config_closest(const char *name, const char *const *names, size_t n)
+{
+	const char *best = NULL;
+	size_t best_d = SIZE_MAX;
+
+	for (size_t i = 0; name && *name && i < n; i++) {
+		size_t d = edit_distance(name, names[i]);
+
+		if (d <= 2 && d < strlen(names[i]) && d < best_d) {
+			best = names[i];
+			best_d = d;
+		}
+	}
+	return best;
+}
+
 const char *config_suggest_key(const char *section_kind, const char *name)
 {
 	int sect = !section_kind ? S_AGENT | S_TARGET :
@@ -1147,18 +1163,45 @@ static int set_notify_format(struct loader *ld, const struct key *k, void *obj, 
 }
 
 /*
- * A Jupyter base URL. People paste what Jupyter prints at start-up,
- * "http://127.0.0.1:8888/lab?token=abc", so drop the query and fragment (a
- * token= in the query is returned in *tok) and a final "lab" or "tree"
- * segment; the result always ends in '/'.
+ * Where a front end's page starts in a path: "/lab", "/tree", "/notebooks",
+ * "/doc", "/edit", "/voila" as a whole segment (JupyterLab, Notebook 6/7,
+ * the text editor, Voilà). Returns the offset of that '/', or len.
  */
-static int parse_base_url(const char *v, char **out, char **tok, char *err, size_t errlen)
+static size_t frontend_at(const char *path, size_t len)
 {
-	size_t skip, plen, hostend;
+	static const char *const pages[] = { "lab", "tree", "notebooks", "doc", "edit", "voila" };
+	size_t i = 0;
+
+	while (i < len) {
+		size_t seg = i + 1, n;
+
+		n = 0;
+		while (seg + n < len && path[seg + n] != '/')
+			n++;
+		for (size_t p = 0; p < sizeof(pages) / sizeof(pages[0]); p++)
+			if (n == strlen(pages[p]) && !strncmp(path + seg, pages[p], n))
+				return i;
+		i = seg + n;
+	}
+	return len;
+}
+
+/*
+ * A Jupyter base URL. People paste what Jupyter prints at start-up,
+ * "http://127.0.0.1:8888/lab?token=abc", or what the browser's address bar
+ * shows, "…/user/alice/lab/tree/train.ipynb": drop the query and fragment (a
+ * token= in the query is returned in *tok) and everything from the front
+ * end's page on (*trimmed says so); the result always ends in '/'.
+ */
+static int parse_base_url(const char *v, char **out, char **tok, int *trimmed, char *err,
+			  size_t errlen)
+{
+	size_t skip, plen, hostend, page;
 	const char *q;
 	char *base;
 
 	*out = *tok = NULL;
+	*trimmed = 0;
 	if (check_http_url(v, err, errlen) < 0)
 		return -1;
 	skip = tolower((unsigned char)v[4]) == 's' ? 8 : 7;
@@ -1182,13 +1225,15 @@ static int parse_base_url(const char *v, char **out, char **tok, char *err, size
 	base[plen] = '\0';
 	for (size_t i = 0; i < skip; i++)
 		base[i] = (char)tolower((unsigned char)base[i]);
-	while (plen > hostend + 1 && base[plen - 1] == '/')
-		base[--plen] = '\0';
-	if ((plen >= hostend + 4 && strcmp(base + plen - 4, "/lab") == 0) ||
-	    (plen >= hostend + 5 && strcmp(base + plen - 5, "/tree") == 0)) {
-		plen = (size_t)(strrchr(base, '/') - base);
+	*trimmed = v[plen] == '?' || v[plen] == '#';
+	page = hostend + frontend_at(base + hostend, plen - hostend);
+	if (page < plen) {
+		*trimmed = 1;
+		plen = page;
 		base[plen] = '\0';
 	}
+	while (plen > hostend + 1 && base[plen - 1] == '/')
+		base[--plen] = '\0';
 	if (plen == 0 || base[plen - 1] != '/') {
 		base[plen++] = '/';
 		base[plen] = '\0';
@@ -1207,9 +1252,11 @@ static int set_base_url(struct loader *ld, const struct key *k, void *obj, const
 {
 	struct target_state *ts = cur_state(ld);
 	char *url, *tok;
+	int trimmed;
 
-	if (parse_base_url(v, &url, &tok, err, errlen) < 0)
+	if (parse_base_url(v, &url, &tok, &trimmed, err, errlen) < 0)
 		return -1;
+	cur_target(ld)->url_trimmed = trimmed;
 	free(*FIELD(obj, k, char *));
 	*FIELD(obj, k, char *) = url;
 	free(ts->url_token);
@@ -1476,6 +1523,18 @@ static int target_fill(struct target_config *t, char **url_token)
 	return 0;
 }
 
+/* [global], [general], [defaults], [agents] …: meant to be [agent]. */
+static int looks_like_agent_section(const char *name)
+{
+	static const char *const near[] = { "global", "general", "default", "defaults", "main",
+		"settings", "options", "common", "config", "keepalive" };
+
+	for (size_t i = 0; i < sizeof(near) / sizeof(near[0]); i++)
+		if (!strcasecmp(name, near[i]))
+			return 1;
+	return edit_distance(name, "agent") <= 2;
+}
+
 /* Checks that need the whole section. */
 static void validate_target(struct loader *ld, size_t i)
 {
@@ -1488,8 +1547,12 @@ static void validate_target(struct loader *ld, size_t i)
 	int body = ts->set_line[key_index("body", S_TARGET)];
 
 	if (!url && !ping) {
-		lerr(ld, t->line, "[%s] needs url = (a Jupyter server) or ping_url = (a plain HTTP keepalive)",
-		     t->name);
+		if (looks_like_agent_section(t->name))
+			lerr(ld, t->line, "[%s] is not a section this program reads; did you mean [agent]? "
+			     "(every other section is a target and needs url = or ping_url =)", t->name);
+		else
+			lerr(ld, t->line, "[%s] needs url = (a Jupyter server) or ping_url = (a plain "
+			     "HTTP keepalive)", t->name);
 		goto fill;
 	}
 	if (url && ping) {
@@ -1607,12 +1670,13 @@ int config_add_cli_target(struct agent_config *cfg, const char *url, const char 
 	struct target_config *t;
 	char err[512], *base, *tok;
 	long idx;
+	int trimmed;
 
 	if (!url || !*url) {
 		add_error(errs, "--url: missing URL");
 		return -1;
 	}
-	if (parse_base_url(url, &base, &tok, err, sizeof(err)) < 0) {
+	if (parse_base_url(url, &base, &tok, &trimmed, err, sizeof(err)) < 0) {
 		add_error(errs, "--url: %s", err);
 		return -1;
 	}
@@ -1624,6 +1688,7 @@ int config_add_cli_target(struct agent_config *cfg, const char *url, const char 
 	}
 	t = &cfg->targets[idx];
 	t->url = base;
+	t->url_trimmed = trimmed;
 	if (kernel && config_parse_kernel(kernel, &t->kernel, &t->kernel_arg, err, sizeof(err)) < 0) {
 		add_error(errs, "--kernel: %s", err);
 		free(tok);

@@ -60,6 +60,7 @@ struct target_config {
 
 	/* TARGET_JUPYTER */
 	char *url;		/* base URL, always ending in '/' */
+	int url_trimmed;	/* a browser page's path or a query was dropped from it */
 	char *token;		/* secret, may be NULL (no auth) */
 	enum config_mode mode;
 	enum kernel_select kernel;
@@ -179,6 +180,9 @@ int config_parse_kernel(const char *s, enum kernel_select *sel, char **arg, char
  * a reason in err.
  */
 char *config_expand(const char *in, char *err, size_t errlen);
+
+/* The entry of names within edit distance 2 of name (the closest), or NULL. */
+const char *config_closest(const char *name, const char *const *names, size_t n);
 
 /* The known key closest to name (for "did you mean"), or NULL if none is close. */
 const char *config_suggest_key(const char *section_kind, const char *name);

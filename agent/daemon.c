@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdint.h>
@@ -29,6 +30,7 @@
 #define STOP_POLL_MS 50
 
 static pid_t detached_child;
+static int launch_fd = -1;	/* child: the write end; parent: the read end */
 
 /* ---- state directory ---- */
 
@@ -194,7 +196,7 @@ int daemon_detach(const char *log_path)
 {
 	struct detach_report r;
 	sigset_t block, old;
-	int pfd[2];
+	int pfd[2], launch[2];
 	pid_t pid;
 	ssize_t n;
 
@@ -209,6 +211,13 @@ int daemon_detach(const char *log_path)
 		log_error(NULL, "cannot detach: pipe: %s", strerror(errno));
 		return -1;
 	}
+	/* And on this one, later, how its first round went (daemon_launch_report). */
+	if (pipe2(launch, O_CLOEXEC) < 0) {
+		log_error(NULL, "cannot detach: pipe: %s", strerror(errno));
+		close(pfd[0]);
+		close(pfd[1]);
+		return -1;
+	}
 	sigemptyset(&block);
 	sigaddset(&block, SIGHUP);
 	sigaddset(&block, SIGINT);
@@ -220,6 +229,8 @@ int daemon_detach(const char *log_path)
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		close(pfd[0]);
 		close(pfd[1]);
+		close(launch[0]);
+		close(launch[1]);
 		log_error(NULL, "cannot detach: fork: %s", strerror(e));
 		errno = e;
 		return -1;
@@ -228,6 +239,8 @@ int daemon_detach(const char *log_path)
 		int failed;
 
 		close(pfd[0]);
+		close(launch[0]);
+		launch_fd = launch[1];
 		memset(&r, 0, sizeof(r));
 		failed = detach_child(log_path, &old, &r) < 0;
 		/* Nothing useful to do if the parent is gone. */
@@ -240,6 +253,8 @@ int daemon_detach(const char *log_path)
 	}
 
 	close(pfd[1]);
+	close(launch[1]);
+	launch_fd = launch[0];
 	do {
 		n = read(pfd[0], &r, sizeof(r));
 	} while (n < 0 && errno == EINTR);
@@ -252,6 +267,8 @@ int daemon_detach(const char *log_path)
 		return 1;
 	}
 	waitpid(pid, NULL, 0);
+	close(launch_fd);
+	launch_fd = -1;
 	if (n != (ssize_t)sizeof(r)) {
 		r.err = ECHILD;
 		snprintf(r.msg, sizeof(r.msg), "the child process died");
@@ -265,6 +282,52 @@ int daemon_detach(const char *log_path)
 pid_t daemon_child_pid(void)
 {
 	return detached_child;
+}
+
+/* A code and a sentence, in one write: atomic on a pipe (PIPE_BUF). */
+struct launch_report {
+	int code;
+	char msg[400];
+};
+
+void daemon_launch_report(int code, const char *msg)
+{
+	struct launch_report r = { .code = code };
+
+	if (launch_fd < 0 || detached_child)
+		return;		/* not a detached child, or said already */
+	snprintf(r.msg, sizeof(r.msg), "%s", msg ? msg : "");
+	if (write(launch_fd, &r, sizeof(r)) < 0)
+		(void)0;	/* the cell has gone: nothing to tell */
+	close(launch_fd);
+	launch_fd = -1;
+}
+
+int daemon_launch_wait(int timeout_ms, char *msg, size_t msglen)
+{
+	struct launch_report r;
+	struct pollfd p = { .fd = launch_fd, .events = POLLIN };
+	ssize_t n = 0;
+	int rc;
+
+	if (launch_fd < 0 || !detached_child)
+		return -1;
+	do {
+		rc = poll(&p, 1, timeout_ms);
+	} while (rc < 0 && errno == EINTR);
+	if (rc == 1)
+		n = read(launch_fd, &r, sizeof(r));
+	close(launch_fd);
+	launch_fd = -1;
+	if (rc == 0)
+		return -1;			/* still working on it */
+	if (n != (ssize_t)sizeof(r)) {	/* closed without a word: it died */
+		snprintf(msg, msglen, "the agent exited before its first round; see its log");
+		return 1;
+	}
+	r.msg[sizeof(r.msg) - 1] = '\0';
+	snprintf(msg, msglen, "%s", r.msg);
+	return r.code;
 }
 
 /* ---- state files ---- */

@@ -89,6 +89,22 @@ int daemon_pid_gone(pid_t pid);
 pid_t daemon_child_pid(void);
 
 /*
+ * The launch report: a notebook cell should not say "running" before
+ * anything was checked. The detached child calls daemon_launch_report()
+ * once its first round is verified (code 0) or its start failed (the exit
+ * code it ends with), with one sentence; later calls, and calls in a
+ * process that did not detach, do nothing.
+ */
+void daemon_launch_report(int code, const char *msg);
+
+/*
+ * In the parent: wait up to timeout_ms for that report. Returns its code
+ * and sentence (in msg), or -1 when none came in time (the child is still
+ * working on it). A child that died without a word gives 1.
+ */
+int daemon_launch_wait(int timeout_ms, char *msg, size_t msglen);
+
+/*
  * Write state (not stolen) to <dir>/agent-<pid>.json atomically, mode 0600.
  * Adds "exe" (readlink /proc/<pid>/exe) to the file when state has none;
  * state itself is not modified. Returns 0, or -1 after logging why.

@@ -19,10 +19,13 @@
 #define TARGET_MAX	128
 #define ELLIPSIS	"\xe2\x80\xa6"	/* "…" marks a truncated message */
 #define MIN_SECRET	4
+#define STATUS_MAX	512
 
 static enum log_level cur_level = LL_INFO;
 static int use_json;
 static FILE *stream;		/* NULL = stderr, looked up at each write */
+static int status_on;		/* a status line is drawn below the log lines */
+static char status_text[STATUS_MAX];	/* redacted, one line, cut to the terminal's width */
 
 /* Secrets, kept sorted longest first. */
 static char **secrets;
@@ -219,11 +222,65 @@ static void sanitize(char *s, int keep_controls, int truncated)
 	}
 }
 
+/* "\r" + erase to the end of the line (ECMA-48 EL): the status line goes. */
+#define STATUS_ERASE "\r\033[K"
+
 static void write_line(const char *line, size_t len)
 {
 	FILE *f = stream ? stream : stderr;
 
+	if (status_on)
+		fputs(STATUS_ERASE, f);
 	fwrite(line, 1, len, f);
+	if (status_on)
+		fputs(status_text, f);	/* redrawn under the new line, no newline */
+	fflush(f);
+}
+
+void log_status_enable(int on)
+{
+	FILE *f = stream ? stream : stderr;
+
+	if (status_on && !on && status_text[0]) {
+		fputs(STATUS_ERASE, f);
+		fflush(f);
+	}
+	status_on = on;
+	status_text[0] = '\0';
+}
+
+int log_status_enabled(void)
+{
+	return status_on;
+}
+
+void log_status_set(const char *text, size_t width)
+{
+	FILE *f = stream ? stream : stderr;
+	char clean[STATUS_MAX];
+	size_t n, cells = 0, i;
+
+	if (!status_on)
+		return;
+	redact(text ? text : "", strlen(text ? text : ""), 0, clean, sizeof clean);
+	sanitize(clean, 0, 0);
+	/* Never wrap: a wrapped line could not be erased with one "\r". Count
+	 * characters (UTF-8 lead bytes), not bytes, against the width. */
+	if (width < 2)
+		width = 80;
+	for (i = 0, n = 0; clean[i]; i++) {
+		if (((unsigned char)clean[i] & 0xc0) != 0x80 && ++cells >= width)
+			break;
+		n = i + 1;
+	}
+	while (clean[n] && ((unsigned char)clean[n] & 0xc0) == 0x80)
+		n++;
+	clean[n] = '\0';
+	if (!strcmp(clean, status_text))
+		return;
+	snprintf(status_text, sizeof status_text, "%s", clean);
+	fputs(STATUS_ERASE, f);
+	fputs(status_text, f);
 	fflush(f);
 }
 

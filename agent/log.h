@@ -49,6 +49,19 @@ void log_msg(enum log_level level, const char *target, const char *fmt, ...)
 #define log_debug(t, ...) log_msg(LL_DEBUG, t, __VA_ARGS__)
 
 /*
+ * The terminal status line: one line kept below the log lines and redrawn in
+ * place ("\r", erase, text; no newline), for a person watching a terminal.
+ * Only main turns it on, when stderr is a terminal. Every log line erases
+ * it, prints itself and draws it again. Off means no escape codes at all.
+ */
+void log_status_enable(int on);
+int log_status_enabled(void);
+
+/* Set the status line's text (redacted, control characters removed, cut to
+ * width columns so it never wraps). Ignored when the status line is off. */
+void log_status_set(const char *text, size_t width);
+
+/*
  * Copy in into out (size outlen, always NUL-terminated) with every secret
  * replaced by "***" and token=VALUE query parameters replaced by token=***.
  * Returns out. Used by log_msg and by anything else that prints user data

@@ -34,10 +34,12 @@
 #include "kernel_ws.h"
 #include "log.h"
 #include "notify.h"
+#include "progress.h"
 #include "recorder.h"
 #include "rest.h"
 #include "target.h"
 #include "timer.h"
+#include "url.h"
 #include "watch.h"
 
 #ifndef AGENT_VERSION
@@ -79,9 +81,10 @@ struct agent {
 	size_t ntargets, nlive;
 	struct watch *watch;
 	struct notify *notify;
+	struct progress *progress;	/* status line or periodic summary */
 	int exit_code;
 	int stopping;
-	char stop_reason[768];
+	char stop_reason[1024];
 	char state_dir[PATH_MAX];
 	char log_path[PATH_MAX + 128];
 	int write_state;
@@ -92,6 +95,9 @@ struct agent {
 	int state_pending;
 	int shutdown_deadline;
 };
+
+/* How long a notebook cell waits for a detached agent's first round. */
+#define LAUNCH_WAIT_MS 15000
 
 static const char usage_text[] =
 "Usage: agent [OPTIONS]\n"
@@ -120,7 +126,8 @@ static const char usage_text[] =
 "      --foreground       stay attached even when started from a notebook\n"
 "      --detach           run in the background, logging to a file\n"
 "      --status           list running agents and what they keep\n"
-"      --stop [KERNEL]    stop running agents (or the one keeping KERNEL)\n"
+"      --stop [KERNEL]    stop this notebook's agent (in a notebook) or every\n"
+"                         agent; KERNEL: the one keeping it, or all\n"
 "  -v, --verbose          log debug details\n"
 "  -q, --quiet            log warnings and errors only\n"
 "      --log-json         log JSON lines instead of text\n"
@@ -148,6 +155,24 @@ static int usage_error(const char *fmt, ...)
 }
 
 /* Returns -1 to continue, or an exit code. */
+/* "unknown option '--intervall' (did you mean --interval?)" */
+static int unknown_option(const char *arg, const struct option *longopts)
+{
+	const char *names[40], *name = arg, *best;
+	size_t n = 0;
+
+	while (*name == '-')
+		name++;
+	for (; longopts[n].name && n < sizeof(names) / sizeof(names[0]); n++)
+		names[n] = longopts[n].name;
+	char given[64];
+	snprintf(given, sizeof(given), "%.*s", (int)strcspn(name, "="), name);
+	best = config_closest(given, names, n);
+	if (best && strcmp(best, "token"))
+		return usage_error("unknown option '%s' (did you mean --%s?)", arg, best);
+	return usage_error("unknown option '%s'", arg);
+}
+
 static int parse_args(int argc, char **argv, struct options *o)
 {
 	enum { O_URL = 256, O_KERNEL, O_MODE, O_INTERVAL, O_JITTER, O_ONCE, O_FOR, O_WHILE_PID,
@@ -221,7 +246,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case ':':
 			return usage_error("option '%s' needs a value", argv[optind - 1]);
 		default:
-			return usage_error("unknown option '%s'", argv[optind - 1]);
+			return unknown_option(argv[optind - 1], longopts);
 		}
 	}
 	if (optind < argc)
@@ -350,30 +375,69 @@ static void register_secrets(const struct agent_config *cfg)
 		log_add_secret(header_value(cfg->notify_headers.v[i]));
 }
 
-/* Is the URL's host loopback: 127.0.0.0/8, localhost or [::1], as a whole name? */
-static int is_loopback_url(const char *url)
-{
-	const char *h = strstr(url, "://");
-	char host[256];
-	size_t n;
-	unsigned b[4];
-	char end;
+/* Said once per target, loudly: settings that weaken what protects the token. */
+static void summary(struct agent *a, FILE *out);
 
-	h = h ? h + 3 : url;
-	if (!strncmp(h, "[::1]", 5))
-		return strchr(":/", h[5]) != NULL;
-	n = strcspn(h, ":/?#");
-	if (n == 0 || n >= sizeof(host))
-		return 0;
-	memcpy(host, h, n);
-	host[n] = '\0';
-	if (!strcasecmp(host, "localhost"))
-		return 1;
-	return sscanf(host, "%u.%u.%u.%u%c", &b[0], &b[1], &b[2], &b[3], &end) == 4 &&
-	       b[0] == 127 && b[1] < 256 && b[2] < 256 && b[3] < 256;
+/*
+ * --stop [all | KERNEL]. Inside a notebook a bare --stop means this
+ * notebook's agent only (the one keeping the kernel we run under): one
+ * user's other notebooks keep theirs. Elsewhere, and with "all", every agent.
+ */
+static int stop_agents(struct agent *a)
+{
+	const char *id = a->opt.stop_id;
+	char *own = NULL;
+	struct discover_env de;
+	pid_t kpid;
+	int n;
+
+	if (id && !strcmp(id, "all")) {
+		id = NULL;
+	} else if (!id) {
+		discover_env_default(&de);
+		if (discover_own_kernel(&de, &own, &kpid) == 0) {
+			printf("agent: stopping this notebook's agent (kernel %.8s); "
+			       "'--stop all' stops every agent\n", own);
+			id = own;
+		}
+	}
+	n = daemon_stop(a->state_dir, id, stdout);
+	free(own);
+	/* A kernel that no agent keeps is an error: the user named it. */
+	return n < 0 || (n == 0 && a->opt.stop_id && strcmp(a->opt.stop_id, "all")) ? EXIT_GONE : EXIT_OK;
 }
 
-/* Said once per target, loudly: settings that weaken what protects the token. */
+/*
+ * In the cell that started a detached agent: wait (LAUNCH_WAIT_MS at most)
+ * for its first round, so that a rejected token or a missing kernel shows
+ * here and not only in the log. Returns the exit code for the cell.
+ */
+static int launch_said(struct agent *a)
+{
+	char msg[512];
+	int code;
+
+	summary(a, stdout);
+	fflush(stdout);
+	code = daemon_launch_wait(LAUNCH_WAIT_MS, msg, sizeof(msg));
+	if (code > 0) {
+		printf("agent: %s\n", msg);
+		printf("agent: it stopped (exit %d); log: %s\n", code, a->log_path);
+		return code;
+	}
+	if (code == 0)
+		printf("agent: first round verified: %s\n", msg);
+	else
+		printf("agent: not verified yet after %d s; 'agent --status' will show it\n",
+		       LAUNCH_WAIT_MS / 1000);
+	if (a->cfg.for_ms > 0)
+		printf("agent: stops after %ldh%02ldm (--for 0 for no cap)\n",
+		       a->cfg.for_ms / 3600000, a->cfg.for_ms / 60000 % 60);
+	printf("agent: running in the background; log: %s\n", a->log_path);
+	printf("agent: 'agent --status' shows it, 'agent --stop' stops it\n");
+	return EXIT_OK;
+}
+
 static void warn_insecure_target(const struct target_config *tc)
 {
 	const char *url = config_target_url(tc);
@@ -381,9 +445,18 @@ static void warn_insecure_target(const struct target_config *tc)
 	if (tc->insecure)
 		log_warn(tc->name, "insecure_skip_verify = true: the server's certificate is NOT "
 			 "checked; anyone on the path can read the token. Prefer ca_file =");
-	if (tc->token && *tc->token && !strncmp(url, "http://", 7) && !is_loopback_url(url))
+	if (tc->token && *tc->token && !strncmp(url, "http://", 7) && !url_is_loopback(url))
 		log_warn(tc->name, "the token is sent over plain http to a host that is not "
 			 "loopback; anyone on the path can read it. Use https://");
+}
+
+/* A URL pasted from the browser's address bar works; say what was kept of it. */
+static void note_trimmed_urls(const struct agent_config *cfg)
+{
+	for (size_t i = 0; i < cfg->ntargets; i++)
+		if (cfg->targets[i].url_trimmed)
+			log_info(cfg->targets[i].name, "using the server's base URL %s (the rest of the "
+				 "URL given is a page in the browser)", cfg->targets[i].url);
 }
 
 static void warn_insecure(const struct agent_config *cfg)
@@ -534,7 +607,15 @@ static void on_target_changed(void *ud, struct target *t)
 {
 	struct agent *a = ud;
 
-	(void)t;
+	const char *ok = target_verified(t);
+
+	progress_update(a->progress);
+	if (ok) {	/* the notebook cell that started us is waiting for this */
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "%s: %s", target_name(t), ok);
+		daemon_launch_report(EXIT_OK, msg);
+	}
 	if (!a->write_state || a->state_pending || a->stopping)
 		return;
 	a->state_pending = 1;
@@ -545,6 +626,12 @@ static void on_target_ended(void *ud, struct target *t, int code, const char *wh
 {
 	struct agent *a = ud;
 
+	if (code != 0) {
+		char msg[1024];
+
+		snprintf(msg, sizeof(msg), "%s: %s", target_name(t), why);
+		daemon_launch_report(code, msg);
+	}
 	if (code == 0)
 		log_info(target_name(t), "%s", why);
 	else if (code != EXIT_AUTH)	/* a rejected token is said once, at exit */
@@ -558,14 +645,14 @@ static void on_target_ended(void *ud, struct target *t, int code, const char *wh
 	/* A rejected token is a configuration problem: stop everything, say it
 	 * once. A ping target that gives up on 4xx stops only itself. */
 	if (code == EXIT_AUTH && target_config(t)->kind == TARGET_JUPYTER) {
-		char msg[768];
+		char msg[1024];
 
 		snprintf(msg, sizeof(msg), "target '%s': %s", target_name(t), why);
 		agent_stop(a, EXIT_AUTH, msg);
 		return;
 	}
 	if (a->nlive == 0) {
-		char msg[768];
+		char msg[1024];
 
 		snprintf(msg, sizeof(msg), "%s: %s", target_name(t), why);
 		agent_stop(a, a->exit_code, msg);
@@ -918,7 +1005,7 @@ int main(int argc, char **argv)
 			daemon_print_status(a.state_dir, stdout);
 			return EXIT_OK;
 		}
-		return daemon_stop(a.state_dir, a.opt.stop_id, stdout) < 0 ? EXIT_GONE : EXIT_OK;
+		return stop_agents(&a);
 	}
 
 	/* 1. Configuration: everything is checked before any traffic. */
@@ -936,6 +1023,13 @@ int main(int argc, char **argv)
 		config_add_cli_target(&a.cfg, a.opt.url, a.opt.kernel, &errs);
 	if (errs.n) {
 		print_errors(&errs);
+		rc = EXIT_CONFIG;
+		goto out;
+	}
+	if (a.cfg.ntargets == 0 && a.opt.config_path) {
+		/* -c says where the targets are: never fall back to discovery. */
+		fprintf(stderr, "%s:1: no target to keep: add a section such as [lab] with "
+			"url = http://HOST:PORT/ (or ping_url = URL)\n", a.opt.config_path);
 		rc = EXIT_CONFIG;
 		goto out;
 	}
@@ -957,6 +1051,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	register_secrets(&a.cfg);
+	note_trimmed_urls(&a.cfg);
 	warn_insecure(&a.cfg);
 
 	/* 2. Detach when launched from a notebook cell, where a plain child would
@@ -1006,14 +1101,8 @@ int main(int argc, char **argv)
 			rc = EXIT_INTERNAL;
 			goto out;
 		}
-		if (rc == 1) {	/* the parent: say what runs, then return the cell */
-			summary(&a, stdout);
-			if (a.cfg.for_ms > 0)
-				printf("agent: stops after %ldh%02ldm (--for 0 for no cap)\n",
-				       a.cfg.for_ms / 3600000, a.cfg.for_ms / 60000 % 60);
-			printf("agent: running in the background; log: %s\n", a.log_path);
-			printf("agent: 'agent --status' shows it, 'agent --stop' stops it\n");
-			rc = EXIT_OK;
+		if (rc == 1) {	/* the parent: say what runs once it is checked, then return the cell */
+			rc = launch_said(&a);
 			goto out;
 		}
 	}
@@ -1062,10 +1151,15 @@ int main(int argc, char **argv)
 	if (!detach && !a.opt.once)
 		summary(&a, stderr);
 	notify_started(&a);
+	if (!a.opt.once)
+		a.progress = progress_new(a.env.ctx, !detach && !a.opt.verbose && !a.opt.log_json &&
+					  isatty(STDERR_FILENO), &a.targets, &a.ntargets);
 	for (i = 0; i < a.ntargets && !a.stopping; i++)
 		target_start(a.targets[i]);
 	state_write(&a);
 	run_loop(&a);
+	progress_free(a.progress);
+	a.progress = NULL;
 	rc = a.exit_code;
 	if (rc == EXIT_AUTH)
 		fprintf(stderr, "agent: %s\n", a.stop_reason);
@@ -1074,6 +1168,7 @@ int main(int argc, char **argv)
 	state_finish(&a);
 
 out_loop:
+	progress_free(a.progress);
 	for (i = 0; i < a.ntargets; i++)
 		target_free(a.targets[i]);
 	free(a.targets);

@@ -21,6 +21,7 @@
 #include "rest.h"
 #include "target.h"
 #include "timer.h"
+#include "url.h"
 #include "verify.h"
 
 #define BACKOFF_BASE_MS 1000
@@ -45,7 +46,7 @@ struct kept {
 	int spec_checked;
 	char inflight[JMSG_UUID_LEN];	/* msg_id of the keepalive in flight */
 	char session_id[JMSG_UUID_LEN];	/* the run's, until a link is abandoned */
-	char why[200];			/* the words of the failure being handled */
+	char why[400];			/* the words of the failure being handled */
 	int64_t sent_us;
 	int iopub_busy;			/* someone else's execute_request is running (IOPub) */
 	int aborted;			/* the last reply came back "aborted" */
@@ -55,6 +56,7 @@ struct kept {
 	int listed;			/* mark for reconciling with a kernel list */
 	int once_ok;
 	int readback;			/* the model read in flight is a round's read-back */
+	int news;			/* the next acknowledgement follows a change */
 	double last_ack;		/* wall time of the last acknowledged keepalive */
 	long rtt_ms;
 	double busy_since;		/* wall time it was first seen busy, 0 when not */
@@ -82,9 +84,10 @@ struct target {
 	int once_rest_ok;
 	int once_warned;
 	int once_seen;			/* --once: the read-back has settled */
+	unsigned long acks;		/* keepalives acknowledged so far */
 	double next_round;
 	double last_ok;			/* wall time of the last verified keepalive or ping */
-	char last_result[640];
+	char last_result[900];
 	char no_kernel_why[400];	/* why the kept set is empty */
 	lws_sorted_usec_list_t sul_round;
 	lws_sorted_usec_list_t sul_once;
@@ -303,6 +306,32 @@ int target_cull_advice(long interval_ms, double cull_s, char *out, size_t outlen
 	return 1;
 }
 
+/*
+ * A 401/403 from Jupyter Server has three causes that look alike (the body
+ * is {"message": "Forbidden"} for each): no token sent, a wrong token, or its
+ * Host check, which refuses a Host that is not local unless the server sets
+ * allow_remote_access (base/handlers.py, check_host).
+ */
+static void refused_words(const struct target *t, int status, char *out, size_t outlen)
+{
+	const char *url = config_target_url(t->cfg);
+	char host[256];
+
+	if (!t->cfg->token || !*t->cfg->token)
+		snprintf(out, outlen, "the server requires a token and none was given (HTTP %d): set "
+			 "JUPYTER_TOKEN, or token_file = in a config file (a password-only server "
+			 "needs a token in its own config too; see the README)", status);
+	else if (url_host(url, host, sizeof(host)) == 0 && !url_is_loopback(url))
+		snprintf(out, outlen, "the server refused the request (HTTP %d): either the token is "
+			 "wrong (check token, token_file or JUPYTER_TOKEN), or its Host check refused "
+			 "'%.100s' (then its log says \"Blocking request with non-local 'Host'\": use "
+			 "127.0.0.1 in the URL, or set ServerApp.allow_remote_access = True)",
+			 status, host);
+	else
+		snprintf(out, outlen, "the server rejected the token (HTTP %d); check token, "
+			 "token_file or JUPYTER_TOKEN", status);
+}
+
 /* ---- ending ---- */
 
 static void target_end(struct target *t, int code, const char *fmt, ...)
@@ -310,7 +339,7 @@ static void target_end(struct target *t, int code, const char *fmt, ...)
 
 static void target_end(struct target *t, int code, const char *fmt, ...)
 {
-	char why[640];
+	char why[900];
 	va_list ap;
 
 	if (t->ended)
@@ -506,7 +535,7 @@ static void model_done(void *ud, const struct rest_reply *r)
 	struct kept *k = ud;
 	struct target *t = k->t;
 	struct kfsm_facts f = {0};
-	char why[256] = "";
+	char why[512] = "";
 	json_t *o;
 
 	k->model_call = NULL;
@@ -679,9 +708,13 @@ static void kept_acked(struct kept *k)
 	/* A keepalive queued behind a failing cell comes back "aborted", but its
 	 * busy/idle still reached IOPub, so it still counted (ipykernel aborts
 	 * only the queue of a cell with stop_on_error). */
-	log_info(t->cfg->name, "kernel %s: keepalive acknowledged in %ld ms%s", short_id(k->id),
-		 k->rtt_ms, k->aborted ? " (aborted behind an error; still counts)" : "");
+	/* The first acknowledgement after a change is news; the rest of a
+	 * steady run is DEBUG (progress.h shows it at a glance). */
+	log_msg(k->news ? LL_INFO : LL_DEBUG, t->cfg->name, "kernel %s: keepalive acknowledged in %ld ms%s",
+		short_id(k->id), k->rtt_ms, k->aborted ? " (aborted behind an error; still counts)" : "");
+	k->news = 0;
 	set_result(t, "ok: keepalive acknowledged in %ld ms", k->rtt_ms);
+	t->acks++;
 	k->once_ok = 1;
 	k->readback = 1;
 	kept_fetch(k);		/* the read-back: what the culler sees now */
@@ -730,7 +763,7 @@ static void kept_last_seen(const struct kept *k, char *out, size_t outlen)
 static void kept_gone(struct kept *k, const char *why)
 {
 	struct target *t = k->t;
-	char seen[160], msg[640], ival[32];
+	char seen[160], msg[900], ival[32];
 
 	kept_last_seen(k, seen, sizeof(seen));
 	timer_format_duration(t->cfg->interval_ms, ival, sizeof(ival));
@@ -764,6 +797,8 @@ static void kept_step(struct kept *k, enum kfsm_event e, struct kfsm_facts *f)
 	o = kfsm_step(k->st, e, f);
 	if (o.state == KS_GOING && was != KS_GOING)
 		k->going_since_us = timer_mono_us();
+	if (o.state != KS_IDLE && o.state != KS_WAITING)
+		k->news = 1;	/* the next acknowledgement is worth an INFO line */
 	k->st = o.state;
 	if (o.state != was)
 		log_debug(t->cfg->name, "kernel %s: %s -> %s (%s)", short_id(k->id),
@@ -886,8 +921,7 @@ static void kws_closed(void *ud, int http_status, int abandoned, const char *rea
 
 	k->ws = NULL;
 	if (http_status == 401 || http_status == 403) {
-		snprintf(k->why, sizeof(k->why), "the server rejected the token (HTTP %d) for kernel %s; "
-			 "check token, token_file or JUPYTER_TOKEN", http_status, short_id(k->id));
+		refused_words(k->t, http_status, k->why, sizeof(k->why));
 		kept_event(k, KE_REFUSED);
 		return;
 	}
@@ -1036,8 +1070,7 @@ static enum verdict classify(const struct target *t, const struct rest_reply *r,
 			snprintf(why, whylen, "the hub did not accept the token for /user/%s/ (HTTP %ld); "
 				 "check token, token_file or JUPYTER_TOKEN", hub_user, s);
 		else
-			snprintf(why, whylen, "the server rejected the token (HTTP %ld); "
-				 "check token, token_file or JUPYTER_TOKEN", s);
+			refused_words(t, (int)s, why, whylen);
 		return V_AUTH;
 	}
 	if (s >= 300 && s < 400) {
@@ -1086,9 +1119,11 @@ static void ping_reply(struct target *t, const struct rest_reply *r, enum verdic
 		       const char *why)
 {
 	if (v == V_OK) {
+		/* News after a start or a failure; DEBUG while steady. */
+		log_msg(t->rest_failures || !t->last_ok ? LL_INFO : LL_DEBUG, t->cfg->name,
+			"ping answered HTTP %ld in %.0f ms", r->status, r->seconds * 1000);
 		t->consecutive_4xx = 0;
 		t->rest_failures = 0;
-		log_info(t->cfg->name, "ping answered HTTP %ld in %.0f ms", r->status, r->seconds * 1000);
 		set_result(t, "ok: HTTP %ld", r->status);
 		return;
 	}
@@ -1110,7 +1145,7 @@ static void rest_done(void *ud, const struct rest_reply *r)
 {
 	struct target *t = ud;
 	enum verdict v;
-	char why[256] = "";
+	char why[512] = "";
 
 	t->call = NULL;
 	v = classify(t, r, why, sizeof(why));
@@ -1364,6 +1399,104 @@ json_t *target_kernels_json(const struct target *t)
 	for (k = t->kernels; k; k = k->next)
 		json_array_append_new(a, json_string(k->id));
 	return a;
+}
+
+/* One kernel at a glance: "a1b2c3d4 busy 2h13m (safe)", "e5f6a7b8 ok 3s ago". */
+static int kept_brief(const struct kept *k, double now, char *out, size_t outlen)
+{
+	char d[32];
+
+	switch (k->st) {
+	case KS_BUSY:
+		timer_format_duration((long)(now - k->busy_since) * 1000, d, sizeof(d));
+		return snprintf(out, outlen, "%s busy %s (safe)", short_id(k->id), d);
+	case KS_IDLE:
+	case KS_WAITING:
+	case KS_OVERDUE:
+	case KS_UNLINKED:
+		if (k->last_ack <= 0)
+			return snprintf(out, outlen, "%s starting", short_id(k->id));
+		timer_format_duration((long)(now - k->last_ack) * 1000, d, sizeof(d));
+		return snprintf(out, outlen, "%s ok %s ago", short_id(k->id), d);
+	case KS_CONNECTING:
+	case KS_SYNCING:
+		return snprintf(out, outlen, "%s connecting", short_id(k->id));
+	case KS_BACKOFF:
+		return snprintf(out, outlen, "%s reconnecting", short_id(k->id));
+	case KS_GOING:
+	case KS_GONE:
+		return snprintf(out, outlen, "%s going away", short_id(k->id));
+	}
+	return snprintf(out, outlen, "%s ?", short_id(k->id));
+}
+
+size_t target_brief(const struct target *t, char *out, size_t outlen)
+{
+	double now = timer_wall_s(), act = verify_server_activity(t->verify);
+	const struct kept *k;
+	size_t n = 0;
+	char d[32];
+	int w;
+
+	if (!outlen)
+		return 0;
+	out[0] = '\0';
+#define ADD(...) do { \
+		w = snprintf(out + n, outlen - n, __VA_ARGS__); \
+		if (w < 0 || (size_t)w >= outlen - n) \
+			return strlen(out); \
+		n += (size_t)w; \
+	} while (0)
+	if (!is_jupyter(t)) {
+		if (t->last_ok > 0) {
+			timer_format_duration((long)(now - t->last_ok) * 1000, d, sizeof(d));
+			ADD("%s ok %s ago", t->cfg->name, d);
+		} else {
+			ADD("%s %s", t->cfg->name, t->rest_failures ? "failing" : "starting");
+		}
+		return n;
+	}
+	for (k = t->kernels; k; k = k->next) {
+		ADD("%s", n ? " · " : "");
+		w = kept_brief(k, now, out + n, outlen - n);
+		if (w < 0 || (size_t)w >= outlen - n)
+			return strlen(out);
+		n += (size_t)w;
+	}
+	if (!t->kernels)
+		ADD("%s: no kernel yet", t->cfg->name);
+	if (act > 0) {
+		timer_format_duration((long)(now - act > 0 ? now - act : 0) * 1000, d, sizeof(d));
+		ADD(" · server activity %s ago", d);
+	}
+#undef ADD
+	return n;
+}
+
+unsigned target_kernel_count(const struct target *t)
+{
+	unsigned n = 0;
+
+	for (const struct kept *k = t->kernels; k; k = k->next)
+		n++;
+	return n;
+}
+
+double target_next_round(const struct target *t)
+{
+	return t->next_round;
+}
+
+unsigned long target_acks(const struct target *t)
+{
+	return t->acks;
+}
+
+const char *target_verified(const struct target *t)
+{
+	if (t->last_ok > 0 || !strncmp(t->last_result, "busy:", 5))
+		return t->last_result;
+	return NULL;
 }
 
 static json_t *time_or_null(double t)

@@ -85,6 +85,20 @@ json_t *target_kernels_json(const struct target *t);
  */
 json_t *target_status_json(const struct target *t);
 
+/*
+ * The target at a glance, for the terminal status line: "a1b2c3d4 busy 2h13m
+ * (safe) · e5f6a7b8 ok 3s ago · server activity 20s ago". Returns its length.
+ */
+size_t target_brief(const struct target *t, char *out, size_t outlen);
+
+unsigned target_kernel_count(const struct target *t);
+double target_next_round(const struct target *t);	/* epoch seconds, 0 = none */
+unsigned long target_acks(const struct target *t);	/* keepalives acknowledged so far */
+
+/* Has a round been verified (a keepalive acknowledged, a ping answered, or
+ * the kernel seen busy)? Its result line ("ok: …", "busy: …"), else NULL. */
+const char *target_verified(const struct target *t);
+
 /* Pure helpers (unit-tested). */
 
 /* Exponential backoff: base_ms * 2^attempt, capped at cap_ms, then "equal

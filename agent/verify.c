@@ -59,6 +59,7 @@ struct verify {
 	struct reading layer[L_COUNT];	/* L_KERNEL unused: kernels are in seen */
 	int warned[L_COUNT];		/* the one warning per layer was logged */
 	char warning[L_COUNT][300];	/* current "did not move" text, "" when moving */
+	char last_line_shape[200];	/* the latest read-back line without its numbers */
 	double last_start;		/* monotonic time of the last read-back */
 	void (*settled)(void *ud);
 	void *settled_ud;
@@ -386,10 +387,22 @@ static void check_hub(struct verify *v, double mono)
 			   "directly", mono - r->since);
 }
 
+/* "culler sees activity 3 s ago (kernel), 1 s ago (server)" without the
+ * numbers, to tell a new kind of line from the same line a round later. */
+static void ages_shape(const char *line, char *out, size_t outlen)
+{
+	size_t n = 0;
+
+	for (; *line && n + 1 < outlen; line++)
+		if (*line < '0' || *line > '9')
+			out[n++] = *line;
+	out[n] = '\0';
+}
+
 static void settle(struct verify *v)
 {
 	double now = timer_wall_s(), kact;
-	char line[200];
+	char line[200], shape[sizeof(v->last_line_shape)];
 	int busy;
 	size_t i;
 
@@ -399,8 +412,12 @@ static void settle(struct verify *v)
 	verify_format_ages(line, sizeof(line), age_of(kact, now), busy,
 			   age_of(v->layer[L_SERVER].cur, now),
 			   v->hub_api ? age_of(v->layer[L_HUB].cur, now) : -1);
+	/* The first read-back is news; later ones are DEBUG unless a layer
+	 * appears or goes, or busy comes or goes (warnings speak for themselves). */
+	ages_shape(line, shape, sizeof(shape));
 	if (line[0])
-		log_info(tname(v), "%s", line);
+		log_msg(strcmp(shape, v->last_line_shape) ? LL_INFO : LL_DEBUG, tname(v), "%s", line);
+	snprintf(v->last_line_shape, sizeof(v->last_line_shape), "%s", shape);
 	check_kernels(v, timer_mono_s());
 	check_server(v, timer_mono_s());
 	check_hub(v, timer_mono_s());
@@ -714,6 +731,11 @@ json_t *verify_status_json(const struct verify *v)
 			 "server_activity_age_s", age_json(v->layer[L_SERVER].cur, now),
 			 "hub_activity_age_s", v->hub_api ? age_json(v->layer[L_HUB].cur, now) : json_null(),
 			 "warning", warning[0] ? json_string(warning) : json_null());
+}
+
+double verify_server_activity(const struct verify *v)
+{
+	return v ? v->layer[L_SERVER].cur : 0;
 }
 
 void verify_set_config(struct verify *v, const struct target_config *tc)

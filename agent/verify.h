@@ -101,6 +101,9 @@ void verify_on_settled(struct verify *v, void (*settled)(void *ud), void *ud);
  */
 json_t *verify_status_json(const struct verify *v);
 
+/* The server's last_activity (epoch seconds) at the latest read-back; 0 = unknown. */
+double verify_server_activity(const struct verify *v);
+
 /* A config reload found an identical target config: use tc from now on. */
 void verify_set_config(struct verify *v, const struct target_config *tc);
 

@@ -92,6 +92,11 @@ def _pids_mentioning(needle):
 # Jupyter Server
 
 
+def _password_hash(password):
+    from jupyter_server.auth import passwd
+    return passwd(password)
+
+
 class JupyterServer:
     """A throwaway jupyter_server with its own runtime/config/data dirs.
 
@@ -99,11 +104,14 @@ class JupyterServer:
     """
 
     def __init__(self, base_dir=None, token=None, cull_idle_timeout=6, cull_interval=1,
-                 cull_connected=True, extra_args=(), port=None):
+                 cull_connected=True, extra_args=(), port=None, password=None):
         self._own_dir = base_dir is None
         self.dir = Path(base_dir or tempfile.mkdtemp(prefix="jpserver-"))
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.token = token or secrets.token_hex(24)
+        # password: a password-only server (no token at all), as some
+        # deployments run; only a browser login gets in (see test_launch.py).
+        self.password = password
+        self.token = "" if password else (token or secrets.token_hex(24))
         self.port = port or free_port()
         self.url = "http://127.0.0.1:%d/" % self.port
         self.root_dir = self.dir / "root"
@@ -128,6 +136,8 @@ class JupyterServer:
              "--ip=127.0.0.1", "--port=%d" % self.port, "--port-retries=0",
              "--ServerApp.token=%s" % self.token,
              "--ServerApp.root_dir=%s" % self.root_dir]
+        if self.password:
+            a.append("--ServerApp.password=%s" % _password_hash(self.password))
         if self.cull_idle_timeout:
             a += ["--MappingKernelManager.cull_idle_timeout=%d" % self.cull_idle_timeout,
                   "--MappingKernelManager.cull_interval=%d" % self.cull_interval,
@@ -161,7 +171,7 @@ class JupyterServer:
                 raise RuntimeError("jupyter_server exited with %s:\n%s" % (self.proc.returncode, log))
             try:
                 st, _ = self.api("GET", "api/status", timeout=2)
-                if st == 200:
+                if st == 200 or (self.password and st == 403):
                     return self
             except OSError:
                 pass

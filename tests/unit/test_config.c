@@ -596,6 +596,13 @@ TEST(long_lines)
 		CHECK(f.cfg.targets[0].token == NULL);
 	fx_free(&f);
 
+	/* a section meant to be [agent] */
+	fx_load(&f, "[global]\ninterval = 5m\n[lab]\nurl = http://h/\n");
+	CHECK(f.rc == -1);
+	CHECK_ERR(&f, "t.ini:1: [global] is not a section this program reads; did you mean [agent]? "
+		  "(every other section is a target and needs url = or ping_url =)");
+	fx_free(&f);
+
 	/* exactly 190 characters is fine */
 	memset(longval, 'b', 182);
 	longval[182] = '\0';
@@ -1021,7 +1028,31 @@ TEST(cli_target)
 	CHECK(config_add_cli_target(&cfg, "https://hub/user/bob/tree/", NULL, &e) == 0);
 	CHECK_STR(cfg.targets[0].url, "https://hub/user/bob/");
 	CHECK_STR(cfg.targets[0].token, "juptok");
+	CHECK(cfg.targets[0].url_trimmed == 1);
 	config_free(&cfg);
+
+	/* what the browser's address bar shows */
+	{
+		static const char *const pasted[][2] = {
+			{ "http://localhost:8888/lab/tree/train.ipynb", "http://localhost:8888/" },
+			{ "http://localhost:8888/lab/tree/dir/x.ipynb?reset", "http://localhost:8888/" },
+			{ "https://hub.example/user/a%20b/lab/workspaces/auto-x/tree/t.ipynb",
+			  "https://hub.example/user/a%20b/" },
+			{ "http://h:8888/notebooks/train.ipynb", "http://h:8888/" },
+			{ "http://h:8888/doc/tree/train.ipynb", "http://h:8888/" },
+			{ "http://h:8888/edit/notes.txt", "http://h:8888/" },
+			{ "http://h:8888/base/tree", "http://h:8888/base/" },
+			{ "http://h:8888/laboratory/", "http://h:8888/laboratory/" },
+			{ "http://h:8888/", "http://h:8888/" },
+		};
+		for (size_t i = 0; i < sizeof(pasted) / sizeof(pasted[0]); i++) {
+			config_init(&cfg);
+			CHECK(config_add_cli_target(&cfg, pasted[i][0], NULL, &e) == 0);
+			CHECK_STR(cfg.targets[0].url, pasted[i][1]);
+			CHECK(cfg.targets[0].url_trimmed == (i < 7));
+			config_free(&cfg);
+		}
+	}
 
 	CHECK(e.n == 0);
 	config_init(&cfg);
