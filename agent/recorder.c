@@ -637,8 +637,14 @@ static void write_out(struct recorder *r, const char *text, size_t len)
 				 strerror(errno));
 		return;
 	}
-	if ((long long)n > r->max)
-		n = (size_t)r->max;	/* one huge message in a tiny file: keep the bound */
+	if ((long long)n > r->max) {
+		/* One message larger than the whole file: keep the bound, and whole lines. */
+		const char *nl = memrchr(r->red, '\n', (size_t)r->max);
+
+		if (!nl)
+			return;
+		n = (size_t)(nl - r->red) + 1;
+	}
 	w = write(r->fd, r->red, n);
 	if (w < 0) {
 		if (!r->failing++)
