@@ -68,6 +68,7 @@ struct options {
 	const char *while_pid;
 	const char *while_fresh;
 	const char *record;
+	const char *ca_file;
 	const char *stop_id;
 	int once, foreground, detach, status, stop, verbose, quiet, log_json;
 };
@@ -113,6 +114,7 @@ static const char usage_text[] =
 "      --mode MODE        execute | http | both (default both)\n"
 "      --interval DUR     time between keepalives (default 60s; e.g. 90s, 5m, 1h30m)\n"
 "      --jitter PCT       random spread of the interval (default 10%)\n"
+"      --ca-file FILE     trust the CA certificates in FILE (PEM) for https\n"
 "      --record FILE      append what the kept kernels' cells show to FILE\n"
 "                         (on by default inside a notebook; off to disable)\n"
 "\n"
@@ -176,7 +178,7 @@ static int unknown_option(const char *arg, const struct option *longopts)
 static int parse_args(int argc, char **argv, struct options *o)
 {
 	enum { O_URL = 256, O_KERNEL, O_MODE, O_INTERVAL, O_JITTER, O_ONCE, O_FOR, O_WHILE_PID,
-	       O_WHILE_FRESH, O_FOREGROUND, O_DETACH, O_STATUS, O_STOP, O_LOG_JSON, O_RECORD };
+	       O_WHILE_FRESH, O_FOREGROUND, O_DETACH, O_STATUS, O_STOP, O_LOG_JSON, O_RECORD, O_CA_FILE };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "url", required_argument, NULL, O_URL },
@@ -185,6 +187,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "interval", required_argument, NULL, O_INTERVAL },
 		{ "jitter", required_argument, NULL, O_JITTER },
 		{ "record", required_argument, NULL, O_RECORD },
+		{ "ca-file", required_argument, NULL, O_CA_FILE },
 		{ "once", no_argument, NULL, O_ONCE },
 		{ "for", required_argument, NULL, O_FOR },
 		{ "while-pid", required_argument, NULL, O_WHILE_PID },
@@ -213,6 +216,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case O_INTERVAL: o->interval = optarg; break;
 		case O_JITTER: o->jitter = optarg; break;
 		case O_RECORD: o->record = optarg; break;
+		case O_CA_FILE: o->ca_file = optarg; break;
 		case O_ONCE: o->once = 1; break;
 		case O_FOR: o->for_dur = optarg; break;
 		case O_WHILE_PID: o->while_pid = optarg; break;
@@ -320,6 +324,21 @@ static int apply_flags(const struct options *o, struct agent_config *cfg)
 		cfg->interval_ms = ms;
 		for (i = 0; i < cfg->ntargets; i++)
 			cfg->targets[i].interval_ms = ms;
+	}
+	if (o->ca_file) {
+		char *path = realpath(o->ca_file, NULL);
+		FILE *f = path ? fopen(path, "r") : NULL;
+
+		if (!f) {
+			free(path);
+			FLAG_ERROR("--ca-file: cannot read %s: %s", o->ca_file, strerror(errno));
+		}
+		fclose(f);
+		for (i = 0; i < cfg->ntargets; i++) {
+			free(cfg->targets[i].ca_file);
+			cfg->targets[i].ca_file = strdup(path);
+		}
+		free(path);
 	}
 	for (i = 0; o->record && i < cfg->ntargets; i++) {
 		free(cfg->targets[i].record);

@@ -125,6 +125,19 @@ def test_ca_file_makes_it_trusted(tls, agent, write_config, cert):
     assert_fresh(tls, k)
 
 
+def test_ca_file_flag(tls, agent, cert):
+    """--url users trust a private CA with --ca-file (issue 12); the refusal
+    without it says so."""
+    k = tls.start_kernel()
+    run = agent.run(["--url", tls.url, "--kernel", k, "--once"], env=clean_env(agent, tls.token),
+                    timeout=40)
+    assert run.code == 1 and "--ca-file FILE" in run.output(), run.describe()
+    run = agent.run(["--url", tls.url, "--kernel", k, "--ca-file", str(cert[0]), "--once"],
+                    env=clean_env(agent, tls.token), timeout=40)
+    assert run.code == 0 and ACK in run.output(), run.describe()
+    assert_fresh(tls, k)
+
+
 def test_ca_file_for_the_websocket_alone(tls, agent, write_config, cert):
     k = tls.start_kernel()
     cfg = config(write_config, tls.url, tls.token,
