@@ -125,6 +125,35 @@ static const char *str_or_empty(const char *s)
  * "transfer closed with N bytes remaining to read" in 7.88 and "end of
  * response with N bytes missing" in 8.14.
  */
+/*
+ * The commonest wrong URL: https:// for a plain http server (a TLS hello
+ * to Tornado gets no answer, so the handshake times out or fails) or
+ * http:// for an https one (the server drops the plain request). Name it.
+ */
+static const char *scheme_hint(struct rest_call *c, CURLcode res, const char *what)
+{
+	const char *url = NULL;
+	long connects = 0;
+	double tls_done = 0;
+
+	/* A new TCP connection was made (connect time stays 0 until the TLS
+	 * handshake is done too) but no handshake completed on it. */
+	curl_easy_getinfo(c->easy, CURLINFO_EFFECTIVE_URL, &url);
+	curl_easy_getinfo(c->easy, CURLINFO_NUM_CONNECTS, &connects);
+	curl_easy_getinfo(c->easy, CURLINFO_APPCONNECT_TIME, &tls_done);
+	if (!url)
+		return what;
+	if (!strncasecmp(url, "https://", 8) && connects > 0 && tls_done == 0 &&
+	    (res == CURLE_SSL_CONNECT_ERROR || res == CURLE_OPERATION_TIMEDOUT))
+		return "the TLS handshake did not complete: is the server plain http? "
+		       "(then use http:// in the URL)";
+	if (!strncasecmp(url, "http://", 7) &&
+	    (res == CURLE_GOT_NOTHING || res == CURLE_RECV_ERROR || res == CURLE_WEIRD_SERVER_REPLY))
+		return "the server dropped a plain-http request: is it https? "
+		       "(then use https:// in the URL)";
+	return what;
+}
+
 static void call_reason(struct rest_call *c, CURLcode res, char *out, size_t outlen)
 {
 	const char *detail = c->errbuf[0] ? c->errbuf : curl_easy_strerror(res);
@@ -172,6 +201,8 @@ static void call_reason(struct rest_call *c, CURLcode res, char *out, size_t out
 			break;
 		}
 	}
+	if (!c->why)
+		what = scheme_hint(c, res, what);
 	if (c->why)	/* we stopped it: curl's text only says a callback refused */
 		snprintf(out, outlen, "%s", c->why);
 	else if (what)

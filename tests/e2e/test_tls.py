@@ -138,6 +138,17 @@ def test_ca_file_flag(tls, agent, cert):
     assert_fresh(tls, k)
 
 
+def test_scheme_mismatch_is_named(tls, server, agent):
+    """http:// to an https server and https:// to an http one: the message
+    names the likely mistake (issue 12)."""
+    plain_to_tls = agent.run(["--url", tls.url.replace("https://", "http://"), "--mode", "http",
+                              "--once"], env=clean_env(agent, tls.token), timeout=40)
+    assert plain_to_tls.code == 1 and "use https://" in plain_to_tls.output(), plain_to_tls.describe()
+    tls_to_plain = agent.run(["--url", server.url.replace("http://", "https://"), "--mode", "http",
+                              "--once"], env=clean_env(agent, server.token), timeout=60)
+    assert tls_to_plain.code == 1 and "use http://" in tls_to_plain.output(), tls_to_plain.describe()
+
+
 def test_ca_file_for_the_websocket_alone(tls, agent, write_config, cert):
     k = tls.start_kernel()
     cfg = config(write_config, tls.url, tls.token,
