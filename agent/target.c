@@ -84,6 +84,7 @@ struct target {
 	int once_rest_ok;
 	int once_warned;
 	int once_seen;			/* --once: the read-back has settled */
+	int resolving;			/* the kernel id given is a prefix: listing kernels */
 	unsigned long acks;		/* keepalives acknowledged so far */
 	double next_round;
 	double last_ok;			/* wall time of the last verified keepalive or ping */
@@ -1141,6 +1142,49 @@ static void ping_reply(struct target *t, const struct rest_reply *r, enum verdic
 	retry_sooner(t);
 }
 
+/*
+ * --kernel 1b8410e4: the short id every log line shows. Keep the one
+ * running kernel whose id starts with it; none is "gone" (exit 1), several
+ * is a usage error (exit 2) that lists them.
+ */
+static void resolve_prefix(struct target *t, const char *body)
+{
+	const char *prefix = t->cfg->kernel_arg, *first = NULL, *second = NULL;
+	json_t *doc = json_loads(body, 0, NULL), *item;
+	char running[300];
+	size_t i, n = 0, used = 0;
+
+	running[0] = '\0';
+	json_array_foreach(doc, i, item) {
+		const char *id = json_string_value(json_object_get(item, "id"));
+
+		if (!id)
+			continue;
+		if (used < sizeof(running))
+			used += (size_t)snprintf(running + used, sizeof(running) - used, "%s%.8s",
+						 used ? ", " : "", id);
+		if (strncasecmp(id, prefix, strlen(prefix)))
+			continue;
+		if (!n++)
+			first = id;
+		else if (n == 2)
+			second = id;
+	}
+	if (n == 1) {
+		t->resolving = 0;
+		log_info(t->cfg->name, "kernel %s is %s", prefix, first);
+		if (kept_add(t, first))
+			round_start(t);
+	} else if (n == 0) {
+		target_end(t, 1, "no running kernel's id starts with %s (running: %s)", prefix,
+			   running[0] ? running : "none");
+	} else {
+		target_end(t, 2, "kernel id %s is ambiguous: it matches %s and %s%s; give more of it",
+			   prefix, first, second, n > 2 ? " and others" : "");
+	}
+	json_decref(doc);
+}
+
 static void rest_done(void *ud, const struct rest_reply *r)
 {
 	struct target *t = ud;
@@ -1196,6 +1240,10 @@ static void rest_done(void *ud, const struct rest_reply *r)
 		return;
 	case V_OK:
 		break;
+	}
+	if (t->resolving) {
+		resolve_prefix(t, r->body);
+		return;
 	}
 	if (t->cfg->kernel != KSEL_ID) {
 		json_t *ids = target_pick_kernels(t->cfg->kernel, t->cfg->kernel_arg, r->body);
@@ -1332,12 +1380,22 @@ struct target *target_new(struct target_env *env, const struct target_config *tc
 	return t;
 }
 
+/* Kernel ids are UUIDs; anything shorter is the start of one (what logs show). */
+#define KERNEL_ID_LEN 36
+
 void target_start(struct target *t)
 {
-	if (is_jupyter(t) && t->cfg->kernel == KSEL_ID && !kept_add(t, t->cfg->kernel_arg))
-		return;
 	if (t->env->once)
 		timer_in_ms(t->env->ctx, &t->sul_once, once_deadline_cb, t->cfg->timeout_ms + 5000);
+	if (is_jupyter(t) && t->cfg->kernel == KSEL_ID) {
+		if (strlen(t->cfg->kernel_arg) < KERNEL_ID_LEN) {
+			t->resolving = 1;	/* list the kernels first: rest_done resolves */
+			rest_round(t);
+			return;
+		}
+		if (!kept_add(t, t->cfg->kernel_arg))
+			return;
+	}
 	round_start(t);
 }
 

@@ -1,0 +1,40 @@
+# SPDX-License-Identifier: MIT
+"""Messages that say what to do, and inputs people really type (issue 12):
+the short kernel id from a log line, a URL copied from the browser, a config
+file without targets, a misspelt flag."""
+
+
+def test_short_kernel_id(server, agent):
+    k = server.start_kernel()
+    run = agent.run(["--url", server.url, "--kernel", k[:8], "--once"], token=server.token)
+    assert run.code == 0, run.describe()
+    assert "kernel %s is %s" % (k[:8], k) in run.output(), run.output()
+
+    none = agent.run(["--url", server.url, "--kernel", "00000000", "--once"], token=server.token)
+    assert none.code == 1, none.describe()
+    assert "no running kernel's id starts with 00000000" in none.output()
+    assert k[:8] in none.output(), "the running kernels are not listed:\n" + none.output()
+
+
+def test_url_from_the_browser(server, agent):
+    k = server.start_kernel()
+    pasted = server.url + "lab/tree/experiments/train.ipynb?reset"
+    run = agent.run(["--url", pasted, "--kernel", k, "--once"], token=server.token)
+    assert run.code == 0, run.describe()
+    assert "using the server's base URL %s" % server.url in run.output(), run.output()
+
+
+def test_config_without_targets_is_an_error(agent, write_config):
+    cfg = write_config("[agent]\ninterval = 5m\n")
+    run = agent.run(["-c", cfg], timeout=20)
+    assert run.code == 2, run.describe()
+    assert run.output().startswith("%s:1: no target to keep" % cfg), run.output()
+
+    cfg = write_config("[global]\ninterval = 5m\n[lab]\nurl = http://127.0.0.1:9/\n", "g.ini")
+    run = agent.run(["-c", cfg], timeout=20)
+    assert run.code == 2 and "did you mean [agent]?" in run.output(), run.describe()
+
+
+def test_misspelt_flag(agent):
+    run = agent.run(["--intervall", "5m"], timeout=20)
+    assert run.code == 2 and "did you mean --interval?" in run.output(), run.describe()
