@@ -78,11 +78,11 @@ static int common(enum kfsm_state s, enum kfsm_event e, const struct kfsm_facts 
 /* The state the kernel is in, from the server's model or an IOPub status. */
 static struct kfsm_out learnt(const char *state, enum kfsm_state stay)
 {
-	/* Busy: check again in a moment (KA_ARM), since jupyter_server 1.x
-	 * also counts the kernel_info "nudge" it sends on every new connection
-	 * as busy for a few milliseconds. */
+	/* Busy: confirm in a moment (KA_ARM) before counting on it, since
+	 * jupyter_server 1.x also counts the kernel_info "nudge" it sends on
+	 * every new connection as busy for a few milliseconds. */
 	if (is(state, "busy"))
-		return to(KS_BUSY, KA_DISARM | KA_SAFE | KA_ARM, NULL);
+		return to(KS_BUSY, KA_DISARM | KA_ARM, NULL);
 	/*
 	 * Not running a cell: the first keepalive right away, as quick proof
 	 * that it works. "starting" counts too: jupyter_server 1.x keeps a new
@@ -176,7 +176,7 @@ static struct kfsm_out in_idle(enum kfsm_event e, const struct kfsm_facts *f)
 	switch (e) {
 	case KE_ROUND:
 		if (f->iopub_busy)	/* someone's cell runs: ask the server, send nothing */
-			return to(KS_BUSY, KA_FETCH | KA_SAFE, NULL);
+			return to(KS_BUSY, KA_FETCH, NULL);
 		return to(KS_WAITING, KA_SEND | KA_ARM, NULL);
 	case KE_STATUS:
 		if (restarting(f))
@@ -202,8 +202,8 @@ static struct kfsm_out in_idle(enum kfsm_event e, const struct kfsm_facts *f)
 static struct kfsm_out in_busy(enum kfsm_event e, const struct kfsm_facts *f)
 {
 	switch (e) {
-	case KE_ROUND:		/* nothing to send; keep reading what the server sees */
-		return to(KS_BUSY, KA_FETCH | KA_SAFE, NULL);
+	case KE_ROUND:		/* nothing to send; the server's model says whether it is safe */
+		return to(KS_BUSY, KA_FETCH, NULL);
 	case KE_STATUS:
 		if (restarting(f))
 			return shutdown_restart();
@@ -216,6 +216,8 @@ static struct kfsm_out in_busy(enum kfsm_event e, const struct kfsm_facts *f)
 		 * connecting: either way a keepalive is due now. */
 		if (is(f->exec_state, "idle"))
 			return to(KS_WAITING, KA_SEND | KA_ARM, NULL);
+		if (is(f->exec_state, "busy"))	/* confirmed: the round is safe */
+			return to(KS_BUSY, KA_SAFE, NULL);
 		break;
 	case KE_DEADLINE:	/* the check a moment after learning it is busy */
 		return to(KS_BUSY, KA_FETCH, NULL);

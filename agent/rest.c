@@ -653,8 +653,21 @@ static int setup_easy(struct rest_call *c, const struct rest_request *req)
 	SET(CURLOPT_HEADERDATA, (void *)c);
 	SET(CURLOPT_ERRORBUFFER, c->errbuf);
 	SET(CURLOPT_USERAGENT, "jupyter-keepalive-agent/" AGENT_VERSION);
-#if LIBCURL_VERSION_NUM >= 0x075500	/* 7.85: CURLOPT_PROTOCOLS deprecated */
-	SET(CURLOPT_PROTOCOLS_STR, "http,https");
+	/*
+	 * CURLOPT_PROTOCOLS_STR (7.85) replaced the deprecated bitmask, but a
+	 * binary built against newer headers may run with an older libcurl,
+	 * which rejects it (build/agent-portable on Ubuntu 22.04 and Colab:
+	 * 7.81). So the choice is made at run time.
+	 */
+#if LIBCURL_VERSION_NUM >= 0x075500
+	if (curl_version_info(CURLVERSION_NOW)->version_num >= 0x075500) {
+		SET(CURLOPT_PROTOCOLS_STR, "http,https");
+	} else {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+		SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#pragma GCC diagnostic pop
+	}
 #else
 	SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif

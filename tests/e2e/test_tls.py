@@ -118,7 +118,7 @@ def test_ca_file_makes_it_trusted(tls, agent, write_config, cert):
 
     # A short run: both REST and WebSocket over TLS, several rounds.
     run = agent.run(["-c", cfg, "--interval", "1s", "--jitter", "0", "--for", "4s",
-                     "--foreground"], env=clean_env(agent), timeout=40)
+                     "--foreground", "-v"], env=clean_env(agent), timeout=40)
     assert run.code == 0, run.describe()
     assert run.output().count(ACK) >= 3, run.describe()
     assert "insecure" not in run.output().lower()
@@ -175,7 +175,7 @@ def test_insecure_skip_verify_works_and_warns_once(tls, agent, write_config):
     cfg = config(write_config, tls.url, tls.token,
                  "insecure_skip_verify = true\nkernel = %s\n" % k)
     run = agent.run(["-c", cfg, "--interval", "1s", "--jitter", "0", "--for", "4s",
-                     "--foreground"], env=clean_env(agent), timeout=40)
+                     "--foreground", "-v"], env=clean_env(agent), timeout=40)
     assert run.code == 0, run.describe()
     assert run.output().count(ACK) >= 3, run.describe()
     warnings = [ln for ln in run.output().splitlines() if "insecure_skip_verify" in ln]
@@ -206,7 +206,7 @@ def test_http_proxy_carries_rest_and_websocket(server, agent, var):
         env = clean_env(agent, server.token)
         env[var] = proxy.url
         run = agent.run(["--url", server.url, "--kernel", k, "--interval", "1s", "--jitter", "0",
-                         "--for", "4s", "--foreground"], env=env, timeout=40)
+                         "--for", "4s", "--foreground", "-v"], env=env, timeout=40)
         records = proxy.records()
     assert run.code == 0, run.describe()
     assert run.output().count(ACK) >= 2, run.describe()
@@ -227,7 +227,7 @@ def test_https_proxy_carries_rest_and_websocket(tls, agent, write_config, cert, 
         env = clean_env(agent)
         env[var] = proxy.url
         run = agent.run(["-c", cfg, "--interval", "1s", "--jitter", "0", "--for", "4s",
-                         "--foreground"], env=env, timeout=40)
+                         "--foreground", "-v"], env=env, timeout=40)
         records = proxy.records()
     assert run.code == 0, run.describe()
     assert run.output().count(ACK) >= 2, run.describe()

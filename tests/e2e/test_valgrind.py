@@ -49,7 +49,7 @@ def test_memcheck_1000_round_trips(make_server, agent, tmp_path):
     run = harness.start_agent(valgrind, [
         "--leak-check=full", "--errors-for-leak-kinds=definite,indirect",
         "--error-exitcode=99", "--log-file=%s" % vlog, "--track-fds=no",
-        agent.bin, "-c", cfg, "--for", "%ds" % RUN_SECS, "--foreground"], env, agent.dir)
+        agent.bin, "-c", cfg, "--for", "%ds" % RUN_SECS, "--foreground", "-v"], env, agent.dir)
     agent.runs.append(run)
 
     def at(t, what):
