@@ -436,12 +436,17 @@ class Bench:
         res.check(per_round * kernels <= limit, "%.0f wakeups per round" % (per_round * kernels))
         return res
 
-    def flood(self, kernel_id):
+    def flood(self, kernel_id, record=False):
+        """The flood; with record, the same with --record (issue 13): the
+        budget (RSS, reconnects) is the same."""
         iv = self.p["flood_interval"]
         images, lines = self.p["flood_images"], self.p["flood_lines"]
         size_mb = (images * 5_000_000 + lines * 83) / 1e6
-        res = Result("flood", "1 kernel, every %ds, %.0f MB out" % (iv, size_mb))
-        run = self.start_agent("flood", ["--kernel", kernel_id, "--interval", "%ds" % iv])
+        tag = "flood+record" if record else "flood"
+        res = Result(tag, "1 kernel, every %ds, %.0f MB out" % (iv, size_mb))
+        rec = self.workdir / "flood-record.txt"
+        run = self.start_agent(tag, ["--kernel", kernel_id, "--interval", "%ds" % iv]
+                               + (["--record", str(rec)] if record else []))
         self.wait_ready(run, 1)
         s0 = Snapshot(run, net=True)
         t0 = time.monotonic()
@@ -481,6 +486,12 @@ class Bench:
             res.check(read_mb >= 0.9 * size_mb, "the agent received only %.0f MB" % read_mb)
         res.notes.append("RSS now %.1f MB = %.1f anon + %.1f file-backed"
                          % (s2.rss_kb / 1024, s2.anon_kb / 1024, s2.file_kb / 1024))
+        if record:
+            text = rec.read_text(errors="replace") if rec.exists() else ""
+            got = len(re.findall(r"^flood line \d", text, re.M))
+            res.notes.append("the record holds %.1f MB: %d of %d lines, %d oversize lines"
+                             % (len(text) / 1e6, got, lines, text.count("was not recorded")))
+            res.check(got == lines, "the record holds %d of %d lines" % (got, lines))
         return res
 
     def run(self):
@@ -493,6 +504,7 @@ class Bench:
         kid = self.server.start_kernel()
         results = []
         for name, fn in (("idle", lambda: self.idle(kid)), ("flood", lambda: self.flood(kid)),
+                         ("flood+record", lambda: self.flood(kid, record=True)),
                          ("many", self.many)):
             say("scenario %s ..." % name)
             results.append(fn())
