@@ -185,7 +185,13 @@ static struct kfsm_out in_idle(enum kfsm_event e, const struct kfsm_facts *f)
 			return to(KS_BUSY, 0, NULL);
 		break;
 	case KE_MODEL:
-		if (is(f->exec_state, "busy"))
+		/*
+		 * A model read just after our reply may still say "busy": the
+		 * server records the idle status of our own request a moment
+		 * later than it forwards the reply. Someone else's cell shows
+		 * on IOPub (iopub_busy), so only that moves us to busy.
+		 */
+		if (is(f->exec_state, "busy") && f->iopub_busy)
 			return to(KS_BUSY, 0, NULL);
 		break;
 	case KE_CLOSED:

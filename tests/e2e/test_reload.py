@@ -60,7 +60,7 @@ def test_bad_config_is_reported_and_the_old_one_keeps_running(make_server, agent
     k = srv.start_kernel()
     cfg = write_config(target("lab", srv, k))
     cfg.chmod(0o600)
-    run = agent.start(["-c", cfg, "--foreground"], env=agent.env())
+    run = agent.start(["-c", cfg, "--foreground", "-v"], env=agent.env())
     wait_acks(run, k, 2)
 
     # An unknown key on line 3 and a broken section header on line 4.
@@ -93,7 +93,7 @@ def test_unchanged_targets_keep_their_connections(make_server, agent, write_conf
     k1, k2 = srv.start_kernel(), srv.start_kernel()
     cfg = write_config(target("a", srv, k1))
     cfg.chmod(0o600)
-    run = agent.start(["-c", cfg, "--foreground"], env=agent.env())
+    run = agent.start(["-c", cfg, "--foreground", "-v"], env=agent.env())
     wait_acks(run, k1, 2)
     assert opened(srv, k1) == 1
 

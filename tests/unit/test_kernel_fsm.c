@@ -27,6 +27,7 @@ enum facts_id {
 	F_WS,			/* KE_START in execute mode */
 	F_LINGERING,		/* going for longer than the timeout */
 	F_RESTARTING,		/* status or model: restarting */
+	F_IOPUB_BUSY_MODEL_BUSY,
 	F_ONCE_LINGERING,
 	F_COUNT
 };
@@ -53,6 +54,7 @@ static struct kfsm_facts facts(enum facts_id id)
 	case F_WS: f.wants_ws = 1; break;
 	case F_LINGERING: f.lingering = 1; f.exec_state = "idle"; break;
 	case F_RESTARTING: f.exec_state = "restarting"; break;
+	case F_IOPUB_BUSY_MODEL_BUSY: f.exec_state = "busy"; f.iopub_busy = 1; break;
 	case F_ONCE_LINGERING: f.once = 1; f.lingering = 1; f.exec_state = "idle"; break;
 	case F_COUNT: break;
 	}
@@ -107,7 +109,8 @@ static const struct row table[] = {
 	{ KS_IDLE, KE_ROUND, F_IOPUB_BUSY, KS_BUSY, KA_FETCH },
 	{ KS_IDLE, KE_STATUS, F_BUSY, KS_BUSY, 0 },
 	{ KS_IDLE, KE_STATUS, F_NUDGE_BUSY, KS_IDLE, 0 },
-	{ KS_IDLE, KE_MODEL, F_BUSY, KS_BUSY, 0 },
+	{ KS_IDLE, KE_MODEL, F_BUSY, KS_IDLE, 0 },	/* our own request, still recorded busy */
+	{ KS_IDLE, KE_MODEL, F_IOPUB_BUSY_MODEL_BUSY, KS_BUSY, 0 },
 	{ KS_IDLE, KE_MODEL, F_IDLE, KS_IDLE, 0 },
 	{ KS_IDLE, KE_CLOSED, F_NONE, KS_BACKOFF, KA_DISARM | KA_BACKOFF | KA_FETCH },
 	{ KS_IDLE, KE_SHUTDOWN, F_RESTART, KS_SYNCING, KA_DISARM | KA_FETCH | KA_ARM },
