@@ -97,6 +97,10 @@ struct agent {
 	int shutdown_deadline;
 };
 
+/* The command as the user typed it, for hints ("jupyter-keepalive --status",
+ * "./build/agent --stop"): set once from argv[0]. */
+static const char *progname = "agent";
+
 /* How long a notebook cell waits for a detached agent's first round. */
 #define LAUNCH_WAIT_MS 15000
 
@@ -152,7 +156,7 @@ static int usage_error(const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nTry 'agent --help'.\n");
+	fprintf(stderr, "\nTry '%s --help'.\n", progname);
 	return EXIT_CONFIG;
 }
 
@@ -447,13 +451,13 @@ static int launch_said(struct agent *a)
 	if (code == 0)
 		printf("agent: first round verified: %s\n", msg);
 	else
-		printf("agent: not verified yet after %d s; 'agent --status' will show it\n",
-		       LAUNCH_WAIT_MS / 1000);
+		printf("agent: not verified yet after %d s; '%s --status' will show it\n",
+		       LAUNCH_WAIT_MS / 1000, progname);
 	if (a->cfg.for_ms > 0)
 		printf("agent: stops after %ldh%02ldm (--for 0 for no cap)\n",
 		       a->cfg.for_ms / 3600000, a->cfg.for_ms / 60000 % 60);
 	printf("agent: running in the background; log: %s\n", a->log_path);
-	printf("agent: 'agent --status' shows it, 'agent --stop' stops it\n");
+	printf("agent: '%s --status' shows it, '%s --stop' stops it\n", progname, progname);
 	return EXIT_OK;
 }
 
@@ -1010,6 +1014,8 @@ int main(int argc, char **argv)
 
 	memset(&a, 0, sizeof(a));
 	a.started = time(NULL);
+	if (argc > 0 && argv[0] && *argv[0])
+		progname = argv[0];
 	rc = parse_args(argc, argv, &a.opt);
 	if (rc >= 0)
 		return rc;
@@ -1089,8 +1095,8 @@ int main(int argc, char **argv)
 		pid_t other;
 
 		if (daemon_find_running(a.state_dir, disc.kernel_id, &other) == 1) {
-			printf("agent: already running (pid %d) for kernel %.8s; see 'agent --status', "
-			       "or 'agent --stop' to stop it\n", (int)other, disc.kernel_id);
+			printf("agent: already running (pid %d) for kernel %.8s; see '%s --status', "
+			       "or '%s --stop' to stop it\n", (int)other, disc.kernel_id, progname, progname);
 			rc = EXIT_OK;
 			goto out;
 		}
