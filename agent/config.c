@@ -1,8 +1,9 @@
 /*
  * config: the INI schema and its validation (see config.h).
  *
- * inih does the tokenising, but the distro builds of it (shared/LIBS.md §3)
- * cannot report line numbers, silently split lines longer than 199 bytes, and
+ * inih does the tokenising, but the distro builds of it (meson's
+ * distro_install ignores every build option: inih README, r53-r59)
+ * cannot report line numbers, silently split lines longer than 199 bytes (inih #145, fixed in r59), and
  * treat an indented line as a continuation of the previous value. So we feed
  * it through our own reader: the reader counts physical lines, refuses long
  * ones, and classifies every line the same way inih will, so the handler knows

@@ -1,7 +1,6 @@
 /*
  * daemon: detaching, state files, --status and --stop.
- * See daemon.h for the contract and shared/PROTOCOL.md ("Launching from a
- * cell") for why the agent detaches.
+ * See daemon.h for the contract and for why the agent detaches.
  */
 #include <dirent.h>
 #include <errno.h>

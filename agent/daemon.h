@@ -57,8 +57,9 @@ int daemon_state_dir(char *out, size_t outlen);
  * Leave the notebook kernel's process group and session, so that neither an
  * interrupt of the cell (SIGINT to the kernel's group) nor the end of the
  * cell's shell or terminal (SIGHUP) reaches the agent, and so that the cell
- * finishes instead of waiting for our output to end (shared/PROTOCOL.md,
- * "Launching from a cell").
+ * finishes instead of waiting for our output to end. (ipykernel runs `!cmd`
+ * in the kernel's own process group and refuses `!cmd &`: ipykernel
+ * zmqshell.py and IPython's utils/_process_posix.py system().)
  *
  * fork(); the child calls setsid(), then points stdin at /dev/null and
  * stdout and stderr at log_path (opened O_APPEND, created 0600; /dev/null

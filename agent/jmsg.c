@@ -1,6 +1,6 @@
 /*
  * jmsg: building and reading Jupyter kernel messages with jansson.
- * See jmsg.h for the contract and shared/PROTOCOL.md for the protocol facts.
+ * See jmsg.h for the contract and the protocol facts it relies on.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -214,7 +214,9 @@ char *jmsg_execute_request(const char *session, const char *username, const char
 	jmsg_uuid(msg_id);
 	jmsg_now_iso(date, sizeof date);
 
-	/* Every field below is required; see PROTOCOL.md "Messages". */
+	/* Every field below is required: jupyter_server aborts the socket on a
+	 * message without metadata or parent_header (services/kernels/handlers.py,
+	 * on_message -> session.deserialize). */
 	json_t *msg = json_pack_ex(&jerr, 0,
 		"{s:{s:s, s:s, s:s, s:s, s:s, s:s}, s:{}, s:{},"
 		" s:{s:s, s:b, s:b, s:{}, s:b, s:b}, s:s, s:[]}",

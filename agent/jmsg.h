@@ -2,7 +2,8 @@
  * jmsg: building and reading Jupyter kernel messages (legacy JSON framing on
  * /api/kernels/<id>/channels). Nothing about sockets.
  *
- * Protocol facts (see shared/PROTOCOL.md):
+ * Protocol facts (Jupyter messaging spec 5.3; checked against ipykernel 6.17
+ * and 6.29, jupyter_server 1.23 and 2.15):
  *  - every message needs a fresh msg_id, all four dicts and an explicit channel;
  *  - the keepalive is an execute_request with silent=true, store_history=false,
  *    user_expressions={}, allow_stdin=false, stop_on_error=false;

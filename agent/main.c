@@ -890,7 +890,8 @@ static struct lws_context *make_context(struct agent *a)
 	info.user = a;
 	info.timeout_secs = 20;
 	/* The default sizes the fd table from ulimit -n, which can be a million
-	 * in containers; the agent needs a handful (LIBS.md §1). */
+	 * in containers; the agent needs a handful (lws falls back to a linear
+	 * lookup for higher fds: lib/core-net/wsi.c, 4.0 to 4.3). */
 	info.fd_limit_per_thread = 256;
 	return lws_create_context(&info);
 }

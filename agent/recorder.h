@@ -4,8 +4,10 @@
  *
  * Why: jupyter_server buffers a closed tab's output only when no other
  * connection to the kernel is open, so while the agent holds its WebSocket a
- * tab that drops and reconnects loses what was printed in the gap (see
- * shared/PROTOCOL.md, "Output buffering"). The agent receives every IOPub
+ * tab that drops and reconnects loses what was printed in the gap
+ * (jupyter_server services/kernels/kernelmanager.py: start_buffering on the
+ * last close only, get_buffer drops it for another session; measured on
+ * 1.23: 29 of 80 lines lost with the agent connected, 0 without). The agent receives every IOPub
  * message anyway; the recorder writes the readable part of it down.
  *
  * What a record holds, one or more whole lines per message:

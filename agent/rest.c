@@ -1,6 +1,7 @@
 /*
  * rest: libcurl's multi interface in multi_socket mode, driven by the lws
- * loop (shared/LIBS.md §0, §2).
+ * loop: the pattern of curl's docs/examples/multi-event.c, with lws in place
+ * of libevent.
  *
  * curl tells us which sockets to watch (CURLMOPT_SOCKETFUNCTION); we keep
  * them in a private epoll set. That one epoll fd is adopted into lws as a raw

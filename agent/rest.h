@@ -1,6 +1,6 @@
 /*
  * rest: HTTP requests with libcurl's multi interface, driven by the lws event
- * loop (shared/LIBS.md §0, §2): curl's sockets live in a private epoll set
+ * loop: curl's sockets live in a private epoll set
  * whose fd is adopted into lws as a raw file; curl's timer is an lws sul.
  * No threads of our own, no polling.
  *

@@ -1,7 +1,9 @@
 /*
  * verify: what the cullers see. After a successful round, read back the
  * activity each culler reads, and tell the hub about the activity when
- * allowed (shared/PROTOCOL.md, "The three cullers").
+ * allowed: the kernel culler (jupyter_server MappingKernelManager.
+ * cull_kernel_if_idle), the server's shutdown_no_activity_timeout (ServerApp.
+ * last_activity) and jupyterhub-idle-culler (the hub's last_activity).
  *
  *   layer   read back with                       what culls on it
  *   kernel  GET <url>api/kernels/<id>            the kernel culler
