@@ -1591,6 +1591,7 @@ json_t *target_status_json(const struct target *t)
 		      "last_result", t->last_result,
 		      "next_keepalive", time_or_null(t->next_round));
 	json_object_set_new(o, "culler", verify_status_json(t->verify));
+	json_object_set_new(o, "acks", json_integer((json_int_t)t->acks));
 	if (t->rec)
 		json_object_set_new(o, "record", json_string(recorder_path(t->rec)));
 	return o;

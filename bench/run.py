@@ -18,6 +18,7 @@ and CPU, so idle and many have two windows: a plain one (CPU, wakeups) and a
 traced one (poll()s, system calls).
 """
 import argparse
+import json
 import os
 import re
 import shutil
@@ -45,6 +46,23 @@ GOAL_MANY_CPU_PCT = 1.0
 # per round. Zero-timeout re-polls (lws #2039) never sleep, so never count.
 GOAL_IDLE_WAKEUPS_PER_ROUND = 15
 GOAL_MANY_WAKEUPS_BASE, GOAL_MANY_WAKEUPS_PER_KERNEL = 15, 2    # per round: 15 + 2 x kernels
+
+
+def lws_sequencer_on():
+    """libwebsockets built with LWS_WITH_SEQUENCER (the 4.0 default, e.g.
+    Debian 11 and Ubuntu 22.04) wakes the loop every second (its sequencer
+    heartbeat, lib/core-net/sequencer.c); no context option turns it off.
+    The wakeup goals allow one more wakeup per second of the interval then.
+    None when unknown."""
+    try:
+        cfg = Path("/usr/include/lws_config.h").read_text()
+    except OSError:
+        return None
+    return bool(re.search(r"^#define LWS_WITH_SEQUENCER", cfg, re.M))
+
+
+def tick_allowance(interval_s):
+    return interval_s if lws_sequencer_on() else 0
 
 FULL = dict(idle_interval=60, idle_rounds=(1, 1), many_kernels=20, many_interval=5,
             many_rounds=(5, 3), flood_interval=2, flood_images=20, flood_lines=50000,
@@ -131,6 +149,19 @@ def tcp_bytes_received(pid):
     return total
 
 
+def state_acks(run):
+    """Keepalives acknowledged so far, from the agent's state file (its
+    targets' "acks"), or None when there is none yet."""
+    home = Path(run.argv_env_home) if getattr(run, "argv_env_home", None) else None
+    for p in (home.rglob("agent-%d.json" % run.pid) if home else ()):
+        try:
+            st = json.loads(p.read_text())
+        except (OSError, ValueError):
+            return None
+        return sum(int(t.get("acks") or 0) for t in st.get("targets", []))
+    return None
+
+
 class Snapshot:
     def __init__(self, run, net=False):
         st = proc_status(run.pid)
@@ -142,7 +173,10 @@ class Snapshot:
         self.anon_kb = kb(st, "RssAnon")
         self.file_kb = kb(st, "RssFile")
         text = run.stderr
-        self.acks = text.count("acknowledged")
+        # Steady rounds log at DEBUG: the state file counts every
+        # acknowledged keepalive (written at most once a second).
+        acks = state_acks(run)
+        self.acks = acks if acks is not None else text.count("acknowledged")
         self.connects = text.count("connected to kernel")
         self.reconnects = text.count("reconnecting")
         self.rx_bytes = tcp_bytes_received(run.pid) if net else None
@@ -302,6 +336,7 @@ class Bench:
         run = harness.start_agent(self.agent_bin,
                                   ["--url", self.server.url] + args + ["--jitter", "0", "--foreground"],
                                   harness.agent_env(wd / "env", token=self.server.token), wd)
+        run.argv_env_home = wd / "env"     # where its state file is (state_acks)
         self.runs.append(run)
         return run
 
@@ -405,11 +440,11 @@ class Bench:
         self.wait_ready(run, 1)
         per_round, counts = self.windows(res, run, iv, self.p["idle_rounds"], 1)
         self.stop_agent(run)
-        res.goal = "RSS<%g CPU<%g%% wakeups/round<=%d" % (GOAL_RSS_MB, GOAL_IDLE_CPU_PCT,
-                                                          GOAL_IDLE_WAKEUPS_PER_ROUND)
+        limit = GOAL_IDLE_WAKEUPS_PER_ROUND + tick_allowance(iv)
+        res.goal = "RSS<%g CPU<%g%% wakeups/round<=%d" % (GOAL_RSS_MB, GOAL_IDLE_CPU_PCT, limit)
         res.check(res.peak_mb < GOAL_RSS_MB, "peak RSS %.1f MB" % res.peak_mb)
         res.check(res.cpu_pct < GOAL_IDLE_CPU_PCT, "CPU %.3f %%" % res.cpu_pct)
-        res.check(per_round <= GOAL_IDLE_WAKEUPS_PER_ROUND, "%.1f wakeups per round" % per_round)
+        res.check(per_round <= limit, "%.1f wakeups per round" % per_round)
         return res
 
     def many(self):
@@ -429,7 +464,7 @@ class Bench:
         self.wait_ready(run, kernels, timeout=120)
         per_round, _ = self.windows(res, run, iv, self.p["many_rounds"], kernels)
         self.stop_agent(run)
-        limit = GOAL_MANY_WAKEUPS_BASE + GOAL_MANY_WAKEUPS_PER_KERNEL * kernels
+        limit = GOAL_MANY_WAKEUPS_BASE + GOAL_MANY_WAKEUPS_PER_KERNEL * kernels + tick_allowance(iv)
         res.goal = "RSS<%g CPU<%g%% wakeups/round<=%d" % (GOAL_RSS_MB, GOAL_MANY_CPU_PCT, limit)
         res.check(res.peak_mb < GOAL_RSS_MB, "peak RSS %.1f MB" % res.peak_mb)
         res.check(res.cpu_pct < GOAL_MANY_CPU_PCT, "CPU %.2f %%" % res.cpu_pct)
@@ -533,17 +568,25 @@ def environment(agent_bin):
     pyver = cmd([harness.PYTHON, "-c", "import jupyter_server, ipykernel, sys; "
                  "print('jupyter_server', jupyter_server.__version__, '/ ipykernel', "
                  "ipykernel.__version__, '/ python', sys.version.split()[0])"])
-    seq = "?"
+    seq = {None: "?", True: "on (1 Hz tick)", False: "off"}[lws_sequencer_on()]
+    # pkg-config says "4.1.6-" or "4.3.5-unknown"
+    lws = (cmd(["pkg-config", "--modversion", "libwebsockets"]) or "?").split("-")[0]
+    system = "?"
     try:
-        cfg = Path("/usr/include/lws_config.h").read_text()
-        seq = "on (1 Hz tick)" if re.search(r"^#define LWS_WITH_SEQUENCER", cfg, re.M) else "off"
+        osr = Path("/etc/os-release").read_text()
+        m = re.search(r'^PRETTY_NAME="?([^"\n]*)', osr, re.M)
+        system = "%s, %s" % (m.group(1) if m else "?",
+                             Path("/etc/debian_version").read_text().strip())
     except OSError:
         pass
+
+    def mod(name):
+        return cmd(["pkg-config", "--modversion", name]) or "?"
     return [
         ("agent", cmd([str(agent_bin), "--version"]).splitlines()[0] if agent_bin else "?"),
-        ("libraries", "libwebsockets %s (sequencer %s), libcurl %s"
-         % (cmd(["pkg-config", "--modversion", "libwebsockets"]), seq,
-            cmd(["pkg-config", "--modversion", "libcurl"]))),
+        ("system", system),
+        ("libraries", "libwebsockets %s (sequencer %s), libcurl %s, OpenSSL %s, jansson %s, inih %s"
+         % (lws, seq, mod("libcurl"), mod("openssl"), mod("jansson"), mod("inih"))),
         ("server", pyver),
         ("machine", "%s, %d CPUs, %s" % (" ".join(os.uname()[i] for i in (0, 2, 4)),
                                           os.cpu_count() or 0,
@@ -593,8 +636,9 @@ def main(argv):
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
 
+    env = environment(agent_bin)
     say("environment")
-    for k, v in environment(agent_bin):
+    for k, v in env:
         say("  %-10s %s" % (k, v))
     params = QUICK if args.quick else FULL
     workdir = Path(tempfile.mkdtemp(prefix="agent-bench-"))
@@ -615,6 +659,8 @@ def main(argv):
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     say("")
+    for k in ("system", "libraries", "server"):
+        say("%s: %s" % (k, dict(env)[k]))
     say(table(results))
     say("")
     for r in results:
