@@ -449,7 +449,7 @@ static int launch_said(struct agent *a)
 		return code;
 	}
 	if (code == 0)
-		printf("agent: first round verified: %s\n", msg);
+		printf("agent: checked: %s\n", msg);
 	else
 		printf("agent: not verified yet after %d s; '%s --status' will show it\n",
 		       LAUNCH_WAIT_MS / 1000, progname);

@@ -538,6 +538,7 @@ static void model_done(void *ud, const struct rest_reply *r)
 	struct kfsm_facts f = {0};
 	char why[512] = "";
 	json_t *o;
+	int first;
 
 	k->model_call = NULL;
 	switch (classify(t, r, why, sizeof(why))) {
@@ -566,6 +567,7 @@ static void model_done(void *ud, const struct rest_reply *r)
 		return;
 	}
 	kept_found(k);
+	first = k->model_read <= 0;
 	k->model_activity = jmsg_activity(o);
 	k->model_read = timer_wall_s();
 	snprintf(k->model_state, sizeof(k->model_state), "%s",
@@ -587,6 +589,10 @@ static void model_done(void *ud, const struct rest_reply *r)
 	}
 	f.exec_state = k->model_state;
 	kept_step(k, KE_MODEL, &f);
+	/* The server took the token and has the kernel: what a notebook launch
+	 * waits for (a keepalive may have to queue behind that very cell). */
+	if (first && !t->stopped && t->env->changed)
+		t->env->changed(t->env->ud, t);
 }
 
 /* Read the server's model of the kernel (its state, activity, existence). */
@@ -1556,8 +1562,17 @@ unsigned long target_acks(const struct target *t)
 
 const char *target_verified(const struct target *t)
 {
+	static char found[160];
+	const struct kept *k;
+
 	if (t->last_ok > 0 || !strncmp(t->last_result, "busy:", 5))
 		return t->last_result;
+	for (k = t->kernels; k; k = k->next)
+		if (k->model_read > 0) {
+			snprintf(found, sizeof(found), "the server accepted the token and has kernel %s "
+				 "(%s)", short_id(k->id), k->model_state[0] ? k->model_state : "state unknown");
+			return found;
+		}
 	return NULL;
 }
 

@@ -95,8 +95,9 @@ unsigned target_kernel_count(const struct target *t);
 double target_next_round(const struct target *t);	/* epoch seconds, 0 = none */
 unsigned long target_acks(const struct target *t);	/* keepalives acknowledged so far */
 
-/* Has a round been verified (a keepalive acknowledged, a ping answered, or
- * the kernel seen busy)? Its result line ("ok: …", "busy: …"), else NULL. */
+/* Is the target known to work: a keepalive acknowledged, a ping answered,
+ * the kernel seen busy, or at least the server took the token and has the
+ * kernel? A line saying which, else NULL. */
 const char *target_verified(const struct target *t);
 
 /* Pure helpers (unit-tested). */
