@@ -436,9 +436,10 @@ out:
 	return ret;
 }
 
-void daemon_state_finish(const char *dir, pid_t pid, json_t *state, const char *reason)
+void daemon_state_finish(const char *dir, pid_t pid, json_t *state, int code, const char *reason)
 {
 	json_object_set_new(state, "exit_reason", json_string(reason ? reason : "unknown"));
+	json_object_set_new(state, "exit_code", json_integer(code));
 	json_object_set_new(state, "exited", json_integer((json_int_t)time(NULL)));
 	daemon_state_write(dir, pid, state);
 }
@@ -685,7 +686,7 @@ static const char *local_time(time_t t, char *out, size_t outlen)
 {
 	struct tm tm;
 
-	if (!localtime_r(&t, &tm) || !strftime(out, outlen, "%Y-%m-%d %H:%M:%S", &tm))
+	if (!localtime_r(&t, &tm) || !strftime(out, outlen, "%Y-%m-%d %H:%M:%S %Z", &tm))
 		snprintf(out, outlen, "?");
 	return out;
 }
@@ -790,7 +791,7 @@ static void print_running(const struct agent *ag, time_t now, FILE *out)
 	size_t nt = json_array_size(targets), i;
 	int width[NCOLS];
 	char (*rows)[NCOLS][CELL] = nt ? calloc(nt, sizeof(*rows)) : NULL;
-	char buf[CELL], when[32];
+	char buf[CELL], when[48];
 	time_t started;
 
 	if (jtime(ag->st, "started", &started)) {
@@ -829,7 +830,8 @@ static void print_running(const struct agent *ag, time_t now, FILE *out)
 		print_busy(t, now, out);
 	}
 	fprintf(out, "  stops:  %s\n", clean(jstr(ag->st, "stop"), buf, sizeof(buf)));
-	fprintf(out, "  log:    %s\n", clean(jstr(ag->st, "log"), buf, sizeof(buf)));
+	fprintf(out, "  log:    %s\n", jstr(ag->st, "log") && *jstr(ag->st, "log") ?
+		clean(jstr(ag->st, "log"), buf, sizeof(buf)) : "its terminal (a foreground agent)");
 	/* The output recorder's file: where a tab's lost output can be found. */
 	json_array_foreach(targets, i, t)
 		if (jstr(t, "record"))
@@ -847,11 +849,14 @@ static time_t exited_at(const struct agent *ag)
 static void print_exited(const struct agent *ag, time_t now, FILE *out)
 {
 	const char *why = jstr(ag->st, "exit_reason");
+	json_t *code = json_object_get(ag->st, "exit_code");
 	time_t t = exited_at(ag);
-	char buf[CELL], ago[32], when[32];
+	char buf[CELL], ago[32], when[48], rc[24] = "";
 
-	fprintf(out, "  agent %d: exited %s ago (%s): %s\n", (int)ag->pid,
-		span((long)(now - t), ago, sizeof(ago)), local_time(t, when, sizeof(when)),
+	if (json_is_integer(code))
+		snprintf(rc, sizeof(rc), ", exit %d", (int)json_integer_value(code));
+	fprintf(out, "  agent %d: exited %s ago (%s%s): %s\n", (int)ag->pid,
+		span((long)(now - t), ago, sizeof(ago)), local_time(t, when, sizeof(when)), rc,
 		why ? clean(why, buf, sizeof(buf)) :
 		      "no reason recorded (killed, or the machine restarted?)");
 }

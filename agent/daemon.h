@@ -20,6 +20,7 @@
  *   stop         human text of the stop conditions, e.g. "when process 42 exits"
  *   log          path of the log file
  *   exit_reason  null while running, then why it stopped
+ *   exit_code    absent while running, then the exit code
  *   exited       null while running, then epoch seconds
  *
  * Missing or mistyped fields are shown as "-", never trusted for signals.
@@ -113,10 +114,10 @@ int daemon_launch_wait(int timeout_ms, char *msg, size_t msglen);
 int daemon_state_write(const char *dir, pid_t pid, json_t *state);
 
 /*
- * The agent is exiting: set "exit_reason" and "exited" (now) in state and
+ * The agent is exiting: set "exit_reason", "exit_code" and "exited" (now) in state and
  * write it, so --status can show the reason afterwards. Failures are logged.
  */
-void daemon_state_finish(const char *dir, pid_t pid, json_t *state, const char *reason);
+void daemon_state_finish(const char *dir, pid_t pid, json_t *state, int code, const char *reason);
 
 /* Read <dir>/agent-<pid>.json: a new reference, or NULL when missing or not a JSON object. */
 json_t *daemon_state_read(const char *dir, pid_t pid);

@@ -109,7 +109,7 @@ static const char usage_text[] =
 "Keep Jupyter kernels and servers from being culled while a long job runs.\n"
 "\n"
 "With no target, the agent finds the server and kernel it was started from\n"
-"(run it as !./agent in a notebook cell) and detaches into the background.\n"
+"(run it as !./build/agent in a notebook cell) and detaches into the background.\n"
 "\n"
 "Targets:\n"
 "  -c, --config FILE      read targets and settings from an INI file\n"
@@ -594,7 +594,8 @@ static void state_finish(struct agent *a)
 	if (!a->write_state)
 		return;
 	s = state_json(a);
-	daemon_state_finish(a->state_dir, getpid(), s, a->stop_reason[0] ? a->stop_reason : "stopped");
+	daemon_state_finish(a->state_dir, getpid(), s, a->exit_code,
+			    a->stop_reason[0] ? a->stop_reason : "stopped");
 	json_decref(s);
 }
 

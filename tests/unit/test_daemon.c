@@ -194,7 +194,7 @@ TEST(state_round_trip)
 	json_decref(r);
 
 	/* finish records why and when. */
-	daemon_state_finish(dir, getpid(), s, "--for 2h elapsed");
+	daemon_state_finish(dir, getpid(), s, 0, "--for 2h elapsed");
 	r = daemon_state_read(dir, getpid());
 	CHECK(r != NULL);
 	CHECK_STR(json_string_value(json_object_get(r, "exit_reason")), "--for 2h elapsed");
