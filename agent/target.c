@@ -46,7 +46,7 @@ struct kept {
 	int spec_checked;
 	char inflight[JMSG_UUID_LEN];	/* msg_id of the keepalive in flight */
 	char session_id[JMSG_UUID_LEN];	/* the run's, until a link is abandoned */
-	char why[400];			/* the words of the failure being handled */
+	char why[512];			/* the words of the failure being handled */
 	int64_t sent_us;
 	int iopub_busy;			/* someone else's execute_request is running (IOPub) */
 	int aborted;			/* the last reply came back "aborted" */
