@@ -67,6 +67,7 @@ struct options {
 	const char *for_dur;
 	const char *while_pid;
 	const char *while_fresh;
+	const char *linger;
 	const char *record;
 	const char *ca_file;
 	const char *stop_id;
@@ -86,6 +87,7 @@ struct agent {
 	int exit_code;
 	int stopping;
 	char stop_reason[1024];
+	char worst[1024];		/* the worst target ending so far: "name: why" */
 	char state_dir[PATH_MAX];
 	char log_path[PATH_MAX + 128];
 	int write_state;
@@ -127,6 +129,8 @@ static const char usage_text[] =
 "      --for DUR          stop after DUR (detached default 24h; 0 = no cap)\n"
 "      --while-pid PID    keep alive only while process PID runs\n"
 "      --while-fresh FILE:DUR  stop when FILE was not modified for DUR\n"
+"      --linger DUR       when --while-pid or --while-fresh ends the job, keep\n"
+"                         the session DUR more to read the results, then stop\n"
 "\n"
 "Running:\n"
 "      --foreground       stay attached even when started from a notebook\n"
@@ -182,7 +186,8 @@ static int unknown_option(const char *arg, const struct option *longopts)
 static int parse_args(int argc, char **argv, struct options *o)
 {
 	enum { O_URL = 256, O_KERNEL, O_MODE, O_INTERVAL, O_JITTER, O_ONCE, O_FOR, O_WHILE_PID,
-	       O_WHILE_FRESH, O_FOREGROUND, O_DETACH, O_STATUS, O_STOP, O_LOG_JSON, O_RECORD, O_CA_FILE };
+	       O_WHILE_FRESH, O_FOREGROUND, O_DETACH, O_STATUS, O_STOP, O_LOG_JSON, O_RECORD, O_CA_FILE,
+	       O_LINGER };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "url", required_argument, NULL, O_URL },
@@ -196,6 +201,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "for", required_argument, NULL, O_FOR },
 		{ "while-pid", required_argument, NULL, O_WHILE_PID },
 		{ "while-fresh", required_argument, NULL, O_WHILE_FRESH },
+		{ "linger", required_argument, NULL, O_LINGER },
 		{ "foreground", no_argument, NULL, O_FOREGROUND },
 		{ "detach", no_argument, NULL, O_DETACH },
 		{ "status", no_argument, NULL, O_STATUS },
@@ -225,6 +231,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case O_FOR: o->for_dur = optarg; break;
 		case O_WHILE_PID: o->while_pid = optarg; break;
 		case O_WHILE_FRESH: o->while_fresh = optarg; break;
+		case O_LINGER: o->linger = optarg; break;
 		case O_FOREGROUND: o->foreground = 1; break;
 		case O_DETACH: o->detach = 1; break;
 		case O_STATUS: o->status = 1; break;
@@ -377,6 +384,11 @@ static int apply_flags(const struct options *o, struct agent_config *cfg)
 		cfg->while_fresh_path = strndup(o->while_fresh, (size_t)(colon - o->while_fresh));
 		cfg->while_fresh_ms = ms;
 	}
+	if (o->linger) {
+		if (config_parse_duration(o->linger, &ms, err, sizeof(err)) != 0)
+			FLAG_ERROR("--linger: %s", err);
+		cfg->linger_ms = ms;
+	}
 #undef FLAG_ERROR
 	return 0;
 }
@@ -400,6 +412,7 @@ static void register_secrets(const struct agent_config *cfg)
 
 /* Said once per target, loudly: settings that weaken what protects the token. */
 static void summary(struct agent *a, FILE *out);
+static char *stop_text(const struct agent *a, char *stop, size_t len);
 
 /*
  * --stop [all | KERNEL]. Inside a notebook a bare --stop means this
@@ -437,7 +450,7 @@ static int stop_agents(struct agent *a)
  */
 static int launch_said(struct agent *a)
 {
-	char msg[512];
+	char msg[512], stop[512];
 	int code;
 
 	summary(a, stdout);
@@ -453,9 +466,9 @@ static int launch_said(struct agent *a)
 	else
 		printf("agent: not verified yet after %d s; '%s --status' will show it\n",
 		       LAUNCH_WAIT_MS / 1000, progname);
-	if (a->cfg.for_ms > 0)
-		printf("agent: stops after %ldh%02ldm (--for 0 for no cap)\n",
-		       a->cfg.for_ms / 3600000, a->cfg.for_ms / 60000 % 60);
+	if (a->cfg.for_ms > 0 || a->cfg.while_pid > 0 || a->cfg.while_fresh_path)
+		printf("agent: stops %s%s\n", stop_text(a, stop, sizeof(stop)),
+		       a->cfg.for_ms > 0 ? " (--for 0 for no time cap)" : "");
 	printf("agent: running in the background; log: %s\n", a->log_path);
 	printf("agent: '%s --status' shows it, '%s --stop' stops it\n", progname, progname);
 	return EXIT_OK;
@@ -505,6 +518,9 @@ static int check_stop_conditions(const struct agent_config *cfg)
 			strerror(errno));
 		return -1;
 	}
+	if (cfg->linger_ms > 0 && cfg->while_pid <= 0 && !cfg->while_fresh_path)
+		fprintf(stderr, "agent: warning: --linger applies when --while-pid or --while-fresh "
+			"ends the job; neither is set, so it does nothing\n");
 	return 0;
 }
 
@@ -540,12 +556,32 @@ static int discover_target(struct agent *a, struct discovered *d, struct config_
 
 /* ---- state file ---- */
 
+/* "after 24h; when pid 42 ends; when train.log is quiet for 30m", or "". */
+static char *stop_text(const struct agent *a, char *stop, size_t len)
+{
+	char d[32];
+	int n = 0;
+
+	stop[0] = '\0';
+	if (a->cfg.for_ms > 0)
+		n += snprintf(stop + n, len - (size_t)n, "after %s; ",
+			      timer_format_duration(a->cfg.for_ms, d, sizeof(d)));
+	if (a->cfg.while_pid > 0 && n < (int)len)
+		n += snprintf(stop + n, len - (size_t)n, "when pid %d ends; ", (int)a->cfg.while_pid);
+	if (a->cfg.while_fresh_path && n < (int)len)
+		n += snprintf(stop + n, len - (size_t)n, "when %s is quiet for %s; ",
+			      a->cfg.while_fresh_path,
+			      timer_format_duration(a->cfg.while_fresh_ms, d, sizeof(d)));
+	if (n >= 2 && n < (int)len)
+		stop[n - 2] = '\0';	/* drop the last "; " */
+	return stop;
+}
+
 static json_t *state_json(struct agent *a)
 {
 	json_t *targets = json_array(), *kernels = json_array();
-	char stop[512], d[32];
+	char stop[512];
 	size_t i;
-	int n = 0;
 
 	for (i = 0; i < a->ntargets; i++) {
 		json_t *ks;
@@ -557,23 +593,29 @@ static json_t *state_json(struct agent *a)
 		json_array_extend(kernels, ks);
 		json_decref(ks);
 	}
-	stop[0] = '\0';
-	if (a->cfg.for_ms > 0)
-		n += snprintf(stop + n, sizeof(stop) - (size_t)n, "after %s; ",
-			      timer_format_duration(a->cfg.for_ms, d, sizeof(d)));
-	if (a->cfg.while_pid > 0 && n < (int)sizeof(stop))
-		n += snprintf(stop + n, sizeof(stop) - (size_t)n, "when pid %d ends; ", (int)a->cfg.while_pid);
-	if (a->cfg.while_fresh_path && n < (int)sizeof(stop))
-		n += snprintf(stop + n, sizeof(stop) - (size_t)n, "when %s is quiet for %s; ",
-			      a->cfg.while_fresh_path,
-			      timer_format_duration(a->cfg.while_fresh_ms, d, sizeof(d)));
-	if (n >= 2 && n < (int)sizeof(stop))
-		stop[n - 2] = '\0';	/* drop the last "; " */
+	stop_text(a, stop, sizeof(stop));
 	return json_pack("{s:i, s:I, s:o, s:o, s:s, s:s, s:o, s:o}",
 			 "pid", (int)getpid(), "started", (json_int_t)a->started,
 			 "kernels", kernels, "targets", targets,
 			 "log", a->log_path, "stop", stop[0] ? stop : "until stopped",
 			 "exit_reason", json_null(), "exited", json_null());
+}
+
+/* --linger in the state: in the stop text, and the countdown once it runs. */
+static void state_add_linger(struct agent *a, json_t *s)
+{
+	const char *stop = json_string_value(json_object_get(s, "stop")), *why;
+	char text[600], d[32];
+	double until;
+
+	if (a->cfg.linger_ms <= 0 || !stop || (a->cfg.while_pid <= 0 && !a->cfg.while_fresh_path))
+		return;
+	snprintf(text, sizeof(text), "%s, then linger %s", stop,
+		 timer_format_duration(a->cfg.linger_ms, d, sizeof(d)));
+	json_object_set_new(s, "stop", json_string(text));
+	if (watch_lingering(a->watch, &until, &why))
+		json_object_set_new(s, "lingering", json_pack("{s:I, s:s}", "until",
+							      (json_int_t)until, "reason", why));
 }
 
 static void state_write(struct agent *a)
@@ -583,6 +625,7 @@ static void state_write(struct agent *a)
 	if (!a->write_state)
 		return;
 	s = state_json(a);
+	state_add_linger(a, s);
 	daemon_state_write(a->state_dir, getpid(), s);
 	json_decref(s);
 }
@@ -662,8 +705,13 @@ static void on_target_ended(void *ud, struct target *t, int code, const char *wh
 		log_error(target_name(t), "%s", why);
 	if (code != 0)
 		notify_send(a->notify, "target-lost", target_name(t), why);
-	if (code > a->exit_code)
-		a->exit_code = code;
+	/* The worst ending is the agent's: its exit code and its reason, so
+	 * that a multi-target --once with one failure does not end with
+	 * another target's "round verified". */
+	if (code > a->exit_code || !a->worst[0]) {
+		a->exit_code = code > a->exit_code ? code : a->exit_code;
+		snprintf(a->worst, sizeof(a->worst), "%s: %s", target_name(t), why);
+	}
 	if (a->nlive > 0)
 		a->nlive--;
 	/* A rejected token is a configuration problem: stop everything, say it
@@ -675,12 +723,8 @@ static void on_target_ended(void *ud, struct target *t, int code, const char *wh
 		agent_stop(a, EXIT_AUTH, msg);
 		return;
 	}
-	if (a->nlive == 0) {
-		char msg[1024];
-
-		snprintf(msg, sizeof(msg), "%s: %s", target_name(t), why);
-		agent_stop(a, a->exit_code, msg);
-	}
+	if (a->nlive == 0)
+		agent_stop(a, a->exit_code, a->worst);
 }
 
 static void on_watch_fired(void *ud, const char *reason)
@@ -690,6 +734,18 @@ static void on_watch_fired(void *ud, const char *reason)
 	log_info(NULL, "stopping: %s", reason);
 	notify_send(a->notify, "stop-condition", NULL, reason);
 	agent_stop(a, EXIT_OK, reason);
+}
+
+/* --linger: the job ended; the session stays a while for its results. */
+static void on_watch_lingering(void *ud, const char *reason, double until)
+{
+	struct agent *a = ud;
+	char msg[600];
+
+	watch_linger_message(reason, a->cfg.linger_ms, until, msg, sizeof(msg));
+	log_info(NULL, "%s", msg);
+	notify_send(a->notify, "lingering", NULL, msg);
+	state_write(a);
 }
 
 static void on_watch_warning(void *ud, const char *msg)
@@ -710,6 +766,7 @@ static void keep_start_settings(struct agent_config *new, struct agent_config *o
 	new->for_ms = old->for_ms;
 	new->while_pid = old->while_pid;
 	new->while_fresh_ms = old->while_fresh_ms;
+	new->linger_ms = old->linger_ms;
 	str = new->while_fresh_path;
 	new->while_fresh_path = old->while_fresh_path;
 	old->while_fresh_path = str;
@@ -933,6 +990,7 @@ static int start_watches(struct agent *a)
 	if (!a->watch)
 		return -1;
 	watch_set_warning(a->watch, on_watch_warning);
+	watch_set_linger(a->watch, a->cfg.linger_ms, on_watch_lingering);
 	if (a->cfg.while_pid > 0 && watch_pid(a->watch, a->cfg.while_pid, err, sizeof(err)) != 0) {
 		log_error(NULL, "--while-pid: %s", err);
 		return -1;
@@ -1002,6 +1060,26 @@ static void summary(struct agent *a, FILE *out)
 		fprintf(out, "agent: Colab: this keeps the kernel and the VM's Jupyter server active, "
 			"but Colab's own idle timer may count only browser or tunnel activity; "
 			"see the README's Colab section\n");
+}
+
+/* The start-up banner on stderr; with --log-json, as JSON lines like the rest. */
+static void banner(struct agent *a)
+{
+	char *text = NULL, *line, *save = NULL;
+	size_t len = 0;
+	FILE *m;
+
+	if (!a->opt.log_json) {
+		summary(a, stderr);
+		return;
+	}
+	if (!(m = open_memstream(&text, &len)))
+		return;
+	summary(a, m);
+	fclose(m);
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		log_info(NULL, "%s", strncmp(line, "agent: ", 7) ? line : line + 7);
+	free(text);
 }
 
 int main(int argc, char **argv)
@@ -1099,6 +1177,9 @@ int main(int argc, char **argv)
 		if (daemon_find_running(a.state_dir, disc.kernel_id, &other) == 1) {
 			printf("agent: already running (pid %d) for kernel %.8s; see '%s --status', "
 			       "or '%s --stop' to stop it\n", (int)other, disc.kernel_id, progname, progname);
+			if (argc > 1)	/* e.g. a --while-pid meant for the new one */
+				printf("agent: the options given here were not applied; to change them, "
+				       "'%s --stop' first, then start it again with them\n", progname);
 			rc = EXIT_OK;
 			goto out;
 		}
@@ -1176,7 +1257,7 @@ int main(int argc, char **argv)
 	}
 	a.nlive = a.ntargets;
 	if (!detach && !a.opt.once)
-		summary(&a, stderr);
+		banner(&a);
 	notify_started(&a);
 	if (!a.opt.once)
 		a.progress = progress_new(a.env.ctx, !detach && !a.opt.verbose && !a.opt.log_json &&

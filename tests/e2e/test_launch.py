@@ -92,3 +92,40 @@ def test_launch_on_a_password_only_server(nb_server, agent_bin):
     assert "exit=3" in out, out
     assert "requires a token and none was given" in out and "password-only" in out, out
     assert "log:" in out, out
+
+
+def test_stop_in_a_notebook_stops_only_its_own_agent(nb_server, agent_bin, tmp_path):
+    """Two notebooks, an agent each: `!agent --stop` in one stops that one
+    and names it; `--stop all` stops the rest."""
+    srv = nb_server()
+    k1, k2 = srv.start_kernel(), srv.start_kernel()
+    for k in (k1, k2):
+        srv.execute(k, "pass", timeout=60)
+        _, out = bang(srv, k, "%s --interval 2s" % agent_bin)
+        assert "exit=0" in out, out
+    state = tmp_path / "state"
+
+    def running():
+        import json
+        ids = set()
+        for p in state.glob("agent-*.json"):
+            st = json.loads(p.read_text())
+            if st.get("exited") is None and harness_alive(st["pid"]):
+                ids.update(st.get("kernels") or [])
+        return ids
+
+    harness.wait_for(lambda: running() == {k1, k2}, 15, what="two agents running")
+    _, out = bang(srv, k1, "%s --stop" % agent_bin)
+    assert "exit=0" in out and "this notebook's agent (kernel %s)" % k1[:8] in out, out
+    harness.wait_for(lambda: running() == {k2}, 15, what="only the other notebook's agent left")
+    _, out = bang(srv, k1, "%s --stop all" % agent_bin)
+    assert "exit=0" in out, out
+    harness.wait_for(lambda: not running(), 15, what="no agent left")
+
+
+def harness_alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False

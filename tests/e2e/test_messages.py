@@ -38,3 +38,28 @@ def test_config_without_targets_is_an_error(agent, write_config):
 def test_misspelt_flag(agent):
     run = agent.run(["--intervall", "5m"], timeout=20)
     assert run.code == 2 and "did you mean --interval?" in run.output(), run.describe()
+
+
+def test_log_json_is_json_from_the_first_line(server, agent):
+    import json
+    k = server.start_kernel()
+    run = agent.start(["--url", server.url, "--kernel", k, "--interval", "1s", "--foreground",
+                       "--log-json"], token=server.token)
+    import time
+    time.sleep(3)
+    assert run.stop() == 0
+    lines = [ln for ln in run.stderr.splitlines() if ln.strip()]
+    assert lines and all(json.loads(ln)["msg"] for ln in lines), run.stderr
+    assert "keeping kernel" in lines[0], lines[0]
+
+
+def test_once_names_the_failed_target(server, agent, write_config):
+    """Two targets, one of them gone: exit 1 and the failure's reason, not the
+    other target's "round verified"."""
+    k = server.start_kernel()
+    cfg = write_config("[good]\nurl = %s\nkernel = %s\n[bad]\nurl = %s\nkernel = %s\n"
+                       % (server.url, k, server.url, "0" * 8 + "-0000-0000-0000-" + "0" * 12))
+    run = agent.run(["-c", cfg, "--once"], token=server.token)
+    assert run.code == 1, run.describe()
+    last = run.output().strip().splitlines()[-1]
+    assert "stopped: bad:" in last and "verified" not in last, run.output()
