@@ -378,6 +378,7 @@ static const struct key keys[] = {
 	{ S_AGENT, "for", 0, set_for, A(for_ms) },
 	{ S_AGENT, "while_pid", 0, set_pid, A(while_pid) },
 	{ S_AGENT, "while_fresh", 0, set_fresh, 0 },
+	{ S_AGENT, "linger", 0, set_for, A(linger_ms) },
 	{ S_AGENT, "notify_url", 0, set_http_url, A(notify_url) },
 	{ S_AGENT, "notify_header", K_REPEAT, set_header, A(notify_headers) },
 	{ S_AGENT, "notify_format", 0, set_notify_format, A(notify_format) },
@@ -963,6 +964,7 @@ static int set_timeout(struct loader *ld, const struct key *k, void *obj, const 
 	return 0;
 }
 
+/* Any duration, 0 included: for, linger. */
 static int set_for(struct loader *ld, const struct key *k, void *obj, const char *v,
 		   char *err, size_t errlen)
 {

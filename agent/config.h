@@ -100,6 +100,7 @@ struct agent_config {
 	pid_t while_pid;
 	char *while_fresh_path;
 	long while_fresh_ms;
+	long linger_ms;		/* keep going this long after while_pid/while_fresh trigger */
 
 	/* notifications */
 	char *notify_url;

@@ -791,8 +791,8 @@ static void print_running(const struct agent *ag, time_t now, FILE *out)
 	size_t nt = json_array_size(targets), i;
 	int width[NCOLS];
 	char (*rows)[NCOLS][CELL] = nt ? calloc(nt, sizeof(*rows)) : NULL;
-	char buf[CELL], when[48];
-	time_t started;
+	char buf[CELL], when[48], ago[32];
+	time_t started, until;
 
 	if (jtime(ag->st, "started", &started)) {
 		long up = (long)(now - started);
@@ -829,6 +829,10 @@ static void print_running(const struct agent *ag, time_t now, FILE *out)
 		print_culler(t, (long)(now - ag->mtime), out);
 		print_busy(t, now, out);
 	}
+	/* --linger: the job has ended, and the agent stays a while longer. */
+	if (jtime(json_object_get(ag->st, "lingering"), "until", &until))
+		fprintf(out, "  lingering: stops in %s (%s)\n", span((long)(until - now), ago, sizeof(ago)),
+			clean(jstr(json_object_get(ag->st, "lingering"), "reason"), buf, sizeof(buf)));
 	fprintf(out, "  stops:  %s\n", clean(jstr(ag->st, "stop"), buf, sizeof(buf)));
 	fprintf(out, "  log:    %s\n", jstr(ag->st, "log") && *jstr(ag->st, "log") ?
 		clean(jstr(ag->st, "log"), buf, sizeof(buf)) : "its terminal (a foreground agent)");

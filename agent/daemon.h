@@ -18,6 +18,8 @@
  *                  last_keepalive (epoch or null), last_result (string),
  *                  next_keepalive (epoch or null)}, ...]
  *   stop         human text of the stop conditions, e.g. "when process 42 exits"
+ *   lingering    absent, or {until (epoch seconds), reason}: the job ended and
+ *                --linger keeps the session until then
  *   log          path of the log file
  *   exit_reason  null while running, then why it stopped
  *   exit_code    absent while running, then the exit code

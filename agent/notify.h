@@ -21,7 +21,8 @@ struct notify;
 /* NULL when cfg has no notify_url. cfg must outlive the notifier. */
 struct notify *notify_new(struct rest *rest, const struct agent_config *cfg);
 
-/* Send one event ("started", "kernel-gone", "target-lost", "stop-condition", "ending-soon"). target may be NULL. */
+/* Send one event ("started", "kernel-gone", "target-lost", "stop-condition", "lingering",
+ * "ending-soon"). target may be NULL. */
 void notify_send(struct notify *n, const char *event, const char *target, const char *reason);
 
 /* Requests still in flight (for a short wait at shutdown). */

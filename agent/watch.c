@@ -48,6 +48,13 @@ struct watch {
 	long warn_ms;
 	lws_sorted_usec_list_t sul_for;
 	lws_sorted_usec_list_t sul_warn;
+
+	/* watch_set_linger */
+	long linger_ms;			/* 0 = fire at once */
+	watch_lingering_fn lingering;
+	char *linger_reason;		/* non-NULL while lingering */
+	double linger_until;		/* wall clock, epoch seconds */
+	lws_sorted_usec_list_t sul_linger;
 };
 
 static void sul_cancel(struct watch *w, lws_sorted_usec_list_t *sul)
@@ -75,7 +82,52 @@ static void fire(struct watch *w, const char *reason)
 	sul_cancel(w, &w->sul_fresh);
 	sul_cancel(w, &w->sul_for);
 	sul_cancel(w, &w->sul_warn);
+	sul_cancel(w, &w->sul_linger);
 	w->fired(w->ud, reason);	/* last: w may be gone afterwards */
+}
+
+static void linger_cb(lws_sorted_usec_list_t *sul)
+{
+	struct watch *w = lws_container_of(sul, struct watch, sul_linger);
+	char reason[400], d[32];
+
+	snprintf(reason, sizeof(reason), "%s after lingering %s", w->linger_reason,
+		 timer_format_duration(w->linger_ms, d, sizeof(d)));
+	fire(w, reason);
+}
+
+/*
+ * The job's end (--while-pid, --while-fresh): fire, or linger first. The
+ * other job condition is dropped: the job has ended once, and a second
+ * trigger must not cut the lingering short. --for stays armed as the cap.
+ */
+static void job_ended(struct watch *w, const char *reason)
+{
+	if (w->has_fired || w->linger_reason)
+		return;
+	if (w->linger_ms <= 0 || !(w->linger_reason = strdup(reason))) {
+		fire(w, reason);
+		return;
+	}
+	sul_cancel(w, &w->sul_pid);
+	sul_cancel(w, &w->sul_fresh);
+	w->linger_until = timer_wall_s() + (double)w->linger_ms / 1000;
+	sul_in_ms(w, &w->sul_linger, linger_cb, w->linger_ms);
+	if (w->lingering)
+		w->lingering(w->ud, reason, w->linger_until);
+}
+
+char *watch_linger_message(const char *reason, long ms, double until, char *out, size_t outlen)
+{
+	char d[32], at[16];
+	time_t t = (time_t)until;
+	struct tm tm;
+
+	if (!gmtime_r(&t, &tm) || !strftime(at, sizeof(at), "%H:%M:%S", &tm))
+		snprintf(at, sizeof(at), "?");
+	snprintf(out, outlen, "job ended: %s; keeping the session for %s more, until %s UTC",
+		 reason, timer_format_duration(ms, d, sizeof(d)), at);
+	return out;
 }
 
 static void pid_exited(struct watch *w)
@@ -83,7 +135,7 @@ static void pid_exited(struct watch *w)
 	char reason[64];
 
 	snprintf(reason, sizeof(reason), "watched process %d exited", (int)w->pid);
-	fire(w, reason);
+	job_ended(w, reason);
 }
 
 static void pid_poll_cb(lws_sorted_usec_list_t *sul)
@@ -169,9 +221,24 @@ void watch_set_warning(struct watch *w, watch_warning_fn warning)
 	w->warning = warning;
 }
 
+void watch_set_linger(struct watch *w, long ms, watch_lingering_fn lingering)
+{
+	w->linger_ms = ms > 0 ? ms : 0;
+	w->lingering = lingering;
+}
+
 int watch_has_fired(const struct watch *w)
 {
 	return w->has_fired;
+}
+
+int watch_lingering(const struct watch *w, double *until, const char **reason)
+{
+	if (!w || !w->linger_reason || w->has_fired)
+		return 0;
+	*until = w->linger_until;
+	*reason = w->linger_reason;
+	return 1;
 }
 
 int watch_pid(struct watch *w, pid_t pid, char *err, size_t errlen)
@@ -238,7 +305,7 @@ static void fresh_arm(struct watch *w, const struct stat *st)
 
 		snprintf(reason, sizeof(reason), "%s not modified for %s", w->path,
 			 timer_format_duration(w->window_ms, d, sizeof(d)));
-		fire(w, reason);
+		job_ended(w, reason);
 		return;
 	}
 	sul_in_ms(w, &w->sul_fresh, fresh_cb, left);
@@ -256,7 +323,7 @@ static void fresh_cb(lws_sorted_usec_list_t *sul)
 			snprintf(reason, sizeof(reason), "%s disappeared", w->path);
 		else
 			snprintf(reason, sizeof(reason), "%s: %s", w->path, strerror(errno));
-		fire(w, reason);
+		job_ended(w, reason);
 		return;
 	}
 	fresh_arm(w, &st);
@@ -334,6 +401,7 @@ void watch_free(struct watch *w)
 	sul_cancel(w, &w->sul_fresh);
 	sul_cancel(w, &w->sul_for);
 	sul_cancel(w, &w->sul_warn);
+	sul_cancel(w, &w->sul_linger);
 	if (w->pid_wsi) {
 		struct lws *wsi = w->pid_wsi;
 
@@ -342,5 +410,6 @@ void watch_free(struct watch *w)
 		lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
 	}
 	free(w->path);
+	free(w->linger_reason);
 	free(w);
 }

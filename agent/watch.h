@@ -21,6 +21,13 @@
  * "watched process 1234 exited", "train.log not modified for 10m",
  * "--for 2h elapsed"; it is valid during the callback only.
  *
+ * Lingering (watch_set_linger): when the job's own end triggers, --while-pid
+ * or --while-fresh, the watch can wait a while before firing, so that the
+ * user finds the session still there when coming back to read the results.
+ * It then calls lingering(ud, reason, until) at once, arms one more timer,
+ * and fires with "<reason> after lingering <DUR>" when it runs out. The
+ * --for limit is a cap, not a job's end: it fires at once, lingering or not.
+ *
  * Callbacks come from the event loop, never from inside a watch_* call.
  * The owner may call watch_free() from inside fired() or warning().
  *
@@ -42,6 +49,8 @@ struct watch;
 
 typedef void (*watch_fired_fn)(void *ud, const char *reason);
 typedef void (*watch_warning_fn)(void *ud, const char *msg);
+/* reason as for fired(); until: wall-clock epoch seconds when it will fire. */
+typedef void (*watch_lingering_fn)(void *ud, const char *reason, double until);
 
 /*
  * The lws protocol for adopted pidfds; list it in the context's protocols.
@@ -83,8 +92,26 @@ int watch_fresh(struct watch *w, const char *path, long window_ms, char *err, si
  */
 int watch_for(struct watch *w, long ms, long warn_before_ms);
 
-/* Has a condition triggered? */
+/*
+ * Linger ms after --while-pid or --while-fresh triggers before firing (see
+ * above); lingering may be NULL. ms <= 0 turns lingering off (the default).
+ */
+void watch_set_linger(struct watch *w, long ms, watch_lingering_fn lingering);
+
+/* Has a condition triggered? (Not while lingering: it has not fired yet.) */
 int watch_has_fired(const struct watch *w);
+
+/*
+ * Is the watch lingering? Then *until is when it fires (epoch seconds) and
+ * *reason what ended the job (owned by the watch, valid until it fires).
+ */
+int watch_lingering(const struct watch *w, double *until, const char **reason);
+
+/*
+ * Pure, for logs and notifications: "job ended: REASON; keeping the session
+ * for DUR more, until HH:MM:SS UTC". Returns out.
+ */
+char *watch_linger_message(const char *reason, long ms, double until, char *out, size_t outlen);
 
 /* Cancel everything and free. NULL is ignored. */
 void watch_free(struct watch *w);

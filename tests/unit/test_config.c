@@ -257,7 +257,7 @@ TEST(suggest_key)
 TEST(known_keys)
 {
 	static const char *const want[] = {
-		"interval", "jitter", "timeout", "for", "while_pid", "while_fresh", "notify_url",
+		"interval", "jitter", "timeout", "for", "while_pid", "while_fresh", "linger", "notify_url",
 		"notify_header", "notify_format", "url", "token", "token_file", "kernel", "mode",
 		"code", "ca_file", "insecure_skip_verify", "hub_api_url", "hub_activity", "ping_url",
 		"method", "body", "header", "max_4xx", "record", "record_max",
@@ -365,6 +365,7 @@ TEST(agent_section)
 		"for = 8h\n"
 		"while_pid = 4242\n"
 		"while_fresh = /tmp/a:b/heartbeat:15m\n"
+		"linger = 10m\n"
 		"notify_url = https://hooks.example.com/x\n"
 		"notify_header = Authorization: Bearer abc\n"
 		"notify_header = X-Source:agent\n"
@@ -374,6 +375,7 @@ TEST(agent_section)
 	CHECK(f.cfg.while_pid == 4242);
 	CHECK_STR(f.cfg.while_fresh_path, "/tmp/a:b/heartbeat");
 	CHECK(f.cfg.while_fresh_ms == 900000);
+	CHECK(f.cfg.linger_ms == 600000);
 	CHECK_STR(f.cfg.notify_url, "https://hooks.example.com/x");
 	CHECK(f.cfg.notify_headers.n == 2);
 	if (f.cfg.notify_headers.n == 2) {

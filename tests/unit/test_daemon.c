@@ -252,6 +252,9 @@ TEST(status_lists_running_and_exited)
 
 	s = state_for(getpid(), "4b1d0c2e-1111-2222-3333-444455556666", "lab");
 	json_object_set_new(s, "exit_reason", json_null());
+	json_object_set_new(s, "lingering", json_pack("{s:I, s:s}", "until",
+						      (json_int_t)time(NULL) + 432,
+						      "reason", "watched process 4242 exited"));
 	CHECK(daemon_state_write(dir, getpid(), s) == 0);
 	json_decref(s);
 
@@ -278,6 +281,8 @@ TEST(status_lists_running_and_exited)
 	CHECK_CONTAINS(t, "12 s ago (ok)");
 	CHECK_CONTAINS(t, "in 4");
 	CHECK_CONTAINS(t, "stops:  when process 4242 exits");
+	CHECK_CONTAINS(t, "lingering: stops in 7 min 1");	/* 7 min 12 s, a second or so less */
+	CHECK_CONTAINS(t, "s (watched process 4242 exited)");
 	CHECK_CONTAINS(t, "log:    /tmp/agent.log");
 	CHECK_CONTAINS(t, "exited 1 min 00 s ago");
 	CHECK_CONTAINS(t, "watched process 4242 exited");
@@ -667,6 +672,102 @@ TEST(watch_for_warns_then_fires_once)
 	rm_rf(dir);
 }
 
+static struct probe linger_probe;
+static double linger_until;
+static char linger_reason[256];
+
+static void probe_lingering(void *ud, const char *reason, double until)
+{
+	(void)ud;
+	linger_probe.warned++;	/* counts lingering calls */
+	linger_probe.warned_at = mono_ms();
+	linger_until = until;
+	snprintf(linger_reason, sizeof(linger_reason), "%s", reason);
+	loop_wake();
+}
+
+TEST(watch_lingers_after_the_job_ends)
+{
+	struct lws_context *ctx = loop_new();
+	char *argv[] = { "sleep", "0.1", NULL };
+	struct probe *p = &linger_probe;
+	char err[128], want[128];
+	struct watch *w;
+	const char *why;
+	double until;
+	int64_t t0;
+	pid_t pid;
+
+	CHECK(ctx != NULL);
+	if (!ctx)
+		return;
+	memset(p, 0, sizeof(*p));
+	w = watch_new(ctx, probe_fired, p);
+	watch_set_linger(w, 300, probe_lingering);
+	CHECK(!watch_lingering(w, &until, &why));
+	t0 = mono_ms();
+	pid = spawn(argv);
+	CHECK(watch_pid(w, pid, err, sizeof(err)) == 0);
+	CHECK(watch_for(w, 5000, 0) == 0);	/* a cap, not the job's end */
+	loop_run(ctx, &p->warned, 3000);
+	CHECK(p->warned == 1 && p->fired == 0);
+	snprintf(want, sizeof(want), "watched process %d exited", (int)pid);
+	CHECK_STR(linger_reason, want);
+	CHECK(watch_lingering(w, &until, &why) && !strcmp(why, want));
+	CHECK(until == linger_until);
+	CHECK(until > timer_wall_s() + 0.1 && until < timer_wall_s() + 0.4);
+	CHECK(!watch_has_fired(w));
+
+	loop_run(ctx, &p->fired, 3000);
+	CHECK(p->fired == 1);
+	CHECK(p->fired_at - p->warned_at >= 280 && p->fired_at - p->warned_at < 1500);
+	snprintf(want, sizeof(want), "watched process %d exited after lingering 300ms", (int)pid);
+	CHECK_STR(p->reason, want);
+	CHECK(!watch_lingering(w, &until, &why));
+	CHECK(p->fired_at - t0 < 2500);
+	waitpid(pid, NULL, 0);
+	watch_free(w);
+
+	/* --for ends a linger early: it is the cap. */
+	pid = spawn(argv);
+	memset(p, 0, sizeof(*p));
+	w = watch_new(ctx, probe_fired, p);
+	watch_set_linger(w, 5000, probe_lingering);
+	CHECK(watch_pid(w, pid, err, sizeof(err)) == 0);
+	CHECK(watch_for(w, 400, 0) == 0);
+	loop_run(ctx, &p->fired, 3000);
+	CHECK(p->warned == 1 && p->fired == 1);
+	CHECK_STR(p->reason, "--for 400ms elapsed");
+	waitpid(pid, NULL, 0);
+	watch_free(w);
+
+	/* Freed while lingering: the timer goes with it. */
+	pid = spawn(argv);
+	memset(p, 0, sizeof(*p));
+	w = watch_new(ctx, probe_fired, p);
+	watch_set_linger(w, 100, probe_lingering);
+	CHECK(watch_pid(w, pid, err, sizeof(err)) == 0);
+	loop_run(ctx, &p->warned, 3000);
+	watch_free(w);
+	{
+		int never = 0;
+		loop_run(ctx, &never, 200);
+	}
+	CHECK(p->warned == 1 && p->fired == 0);
+	waitpid(pid, NULL, 0);
+	lws_context_destroy(ctx);
+}
+
+TEST(watch_linger_message_names_the_time)
+{
+	char b[256];
+
+	/* 2024-01-02 03:04:05 UTC */
+	CHECK_STR(watch_linger_message("watched process 42 exited", 600000, 1704164645.7, b, sizeof(b)),
+		  "job ended: watched process 42 exited; keeping the session for 10m more, "
+		  "until 03:04:05 UTC");
+}
+
 TEST(watch_formats_durations)
 {
 	char b[32];
@@ -696,6 +797,8 @@ void suite_daemon(void)
 	RUN(watch_fresh_fires_after_the_window);
 	RUN(watch_fresh_is_postponed_by_writes);
 	RUN(watch_for_warns_then_fires_once);
+	RUN(watch_lingers_after_the_job_ends);
+	RUN(watch_linger_message_names_the_time);
 	RUN(watch_formats_durations);
 	log_set_stream(NULL);
 	if (quiet)
