@@ -11,7 +11,6 @@
  * protocols[0] of the vhost, which may be someone else's, so it checks the
  * wsi's protocol first.
  */
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -26,6 +25,7 @@
 
 #include "kernel_ws.h"
 #include "log.h"
+#include "proxy.h"
 #include "timer.h"
 #include "tls.h"
 
@@ -428,88 +428,6 @@ static int parse_proxy(const char *url, struct proxy *px, char *err, size_t errl
 	return 0;
 }
 
-/* Does addr (an IP literal) fall in the CIDR block "net/bits"? */
-static int cidr_match(const char *addr, const char *net, size_t netlen)
-{
-	unsigned char a[16], b[16];
-	char nb[64];
-	const char *slash = memchr(net, '/', netlen);
-	int fam, bits, len;
-	char *endp;
-
-	if (!slash || (size_t)(slash - net) >= sizeof nb)
-		return 0;
-	memcpy(nb, net, (size_t)(slash - net));
-	nb[slash - net] = '\0';
-	fam = strchr(nb, ':') ? AF_INET6 : AF_INET;
-	len = fam == AF_INET6 ? 16 : 4;
-	if (inet_pton(fam, nb, b) != 1 || inet_pton(fam, addr, a) != 1)
-		return 0;
-	bits = (int)strtol(slash + 1, &endp, 10);
-	if (endp != net + netlen || bits < 0 || bits > len * 8)
-		return 0;
-	for (int i = 0; i < len && bits > 0; i++, bits -= 8) {
-		unsigned char mask = bits >= 8 ? 0xff : (unsigned char)(0xff << (8 - bits));
-
-		if ((a[i] & mask) != (b[i] & mask))
-			return 0;
-	}
-	return 1;
-}
-
-/*
- * curl's no_proxy rules (lib/noproxy.c): entries separated by commas or
- * spaces; "*" alone matches everything; an IP address matches exactly or
- * by CIDR block; a name matches itself and its subdomains, with or without
- * a leading dot. Case-insensitive; ports are not part of it.
- */
-static int no_proxy_match(const char *list, const char *host)
-{
-	unsigned char ip[16];
-	size_t hlen = strlen(host);
-	int host_is_ip = inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1;
-
-	while (hlen && host[hlen - 1] == '.')
-		hlen--;
-	for (const char *p = list; *p; ) {
-		size_t n;
-		const char *e;
-
-		p += strspn(p, ", \t");
-		n = strcspn(p, ", \t");
-		e = p;
-		p += n;
-		if (!n)
-			continue;
-		if (n == 1 && *e == '*')
-			return 1;
-		if (*e == '[' && n >= 2 && e[n - 1] == ']') {
-			e++;
-			n -= 2;
-		}
-		if (host_is_ip) {
-			if (memchr(e, '/', n)) {
-				if (cidr_match(host, e, n))
-					return 1;
-			} else if (n == hlen && !strncasecmp(e, host, n)) {
-				return 1;
-			}
-			continue;
-		}
-		if (*e == '.') {
-			e++;
-			n--;
-		}
-		while (n && e[n - 1] == '.')
-			n--;
-		if (!n || n > hlen)
-			continue;
-		if (!strncasecmp(host + hlen - n, e, n) && (n == hlen || host[hlen - n - 1] == '.'))
-			return 1;
-	}
-	return 0;
-}
-
 /* 1 and *px filled: go through that proxy; 0: direct; -1: unusable proxy setting (err). */
 static int proxy_for(const struct ws_url *u, struct proxy *px, char *err, size_t errlen)
 {
@@ -523,8 +441,8 @@ static int proxy_for(const struct ws_url *u, struct proxy *px, char *err, size_t
 		url = env_nonempty("all_proxy") ? env_nonempty("all_proxy") : env_nonempty("ALL_PROXY");
 	if (!url)
 		return 0;
-	no = env_nonempty("no_proxy") ? env_nonempty("no_proxy") : env_nonempty("NO_PROXY");
-	if (no && no_proxy_match(no, u->address))
+	no = proxy_no_proxy_env();
+	if (no && proxy_no_proxy_match(no, u->address))
 		return 0;
 	return parse_proxy(url, px, err, errlen) ? -1 : 1;
 }
