@@ -486,6 +486,29 @@ static void kept_found(struct kept *k)
 	log_info(k->t->cfg->name, "kernel %s is back", short_id(k->id));
 }
 
+/*
+ * GET <url>api/<what>/<id>?no_track_activity=1 with the target's token and
+ * TLS settings: a read that must not move the server's activity (handlers.py
+ * skips api_last_activity for it). The call, or NULL when it could not start.
+ */
+static struct rest_call *read_api(struct target *t, const char *what, const char *id,
+				  rest_done_fn done, void *ud)
+{
+	struct rest_request req = {0};
+	char url[1024];
+
+	if (snprintf(url, sizeof(url), "%sapi/%s/%s?no_track_activity=1",
+		     config_target_url(t->cfg), what, id) >= (int)sizeof(url))
+		return NULL;
+	req.url = url;
+	req.method = "GET";
+	req.token = t->cfg->token;
+	req.ca_file = t->cfg->ca_file;
+	req.insecure = t->cfg->insecure;
+	req.timeout_ms = t->cfg->timeout_ms;
+	return rest_start(t->env->rest, &req, done, ud);
+}
+
 static void spec_done(void *ud, const struct rest_reply *r)
 {
 	struct kept *k = ud;
@@ -512,23 +535,10 @@ static void spec_done(void *ud, const struct rest_reply *r)
 /* Once per kept kernel: the culler timeout its kernelspec may set. */
 static void kept_check_spec(struct kept *k, const char *name)
 {
-	struct target *t = k->t;
-	struct rest_request req = {0};
-	char url[1024];
-
 	if (k->spec_checked || !name || !*name || strpbrk(name, "/?#%"))
 		return;
 	k->spec_checked = 1;
-	if (snprintf(url, sizeof(url), "%sapi/kernelspecs/%s?no_track_activity=1",
-		     config_target_url(t->cfg), name) >= (int)sizeof(url))
-		return;
-	req.url = url;
-	req.method = "GET";
-	req.token = t->cfg->token;
-	req.ca_file = t->cfg->ca_file;
-	req.insecure = t->cfg->insecure;
-	req.timeout_ms = t->cfg->timeout_ms;
-	k->spec_call = rest_start(t->env->rest, &req, spec_done, k);
+	k->spec_call = read_api(k->t, "kernelspecs", name, spec_done, k);
 }
 
 static void model_done(void *ud, const struct rest_reply *r)
@@ -598,23 +608,8 @@ static void model_done(void *ud, const struct rest_reply *r)
 /* Read the server's model of the kernel (its state, activity, existence). */
 static void kept_fetch(struct kept *k)
 {
-	struct target *t = k->t;
-	struct rest_request req = {0};
-	char url[1024];
-
-	if (k->model_call)
-		return;
-	/* ?no_track_activity: reading must not move the server's activity. */
-	if (snprintf(url, sizeof(url), "%sapi/kernels/%s?no_track_activity=1",
-		     config_target_url(t->cfg), k->id) >= (int)sizeof(url))
-		return;
-	req.url = url;
-	req.method = "GET";
-	req.token = t->cfg->token;
-	req.ca_file = t->cfg->ca_file;
-	req.insecure = t->cfg->insecure;
-	req.timeout_ms = t->cfg->timeout_ms;
-	k->model_call = rest_start(t->env->rest, &req, model_done, k);
+	if (!k->model_call)
+		k->model_call = read_api(k->t, "kernels", k->id, model_done, k);
 }
 
 /*
