@@ -341,13 +341,16 @@ class Bench:
         return run
 
     def wait_ready(self, run, kernels, timeout=60):
+        """kernels: a number, or a function that returns how many to wait for."""
         def ready():
             if not run.running():
                 raise BenchError("the agent exited early:\n" + run.describe())
             s = Snapshot(run)
-            return s.connects >= kernels and s.acks >= kernels
+            n = kernels() if callable(kernels) else kernels
+            return s.connects >= n and s.acks >= n
         try:
-            harness.wait_for(ready, timeout, 0.1, "%d kernels connected and acknowledged" % kernels)
+            harness.wait_for(ready, timeout, 0.1, "%s kernels connected and acknowledged"
+                             % ("the listed" if callable(kernels) else kernels))
         except TimeoutError as e:
             raise BenchError("%s\n%s\n--- server log ---\n%s"
                              % (e, run.describe(), self.server.log_tail(30)))
@@ -458,10 +461,12 @@ class Bench:
             for _ in range(n - have):
                 self.server.start_kernel()
             time.sleep(2)   # a kernel that lost the race dies now, not during the windows
+        run = self.start_agent("many", ["--kernel", "all", "--interval", "%ds" % iv])
+        # A kernel that lost the port race can also die later, while still
+        # "starting" (seen with jupyter_server 2.15): wait for those listed.
+        self.wait_ready(run, lambda: len(self.server.kernels()), timeout=120)
         kernels = len(self.server.kernels())
         res = Result("many", "%d kernels, every %ds" % (kernels, iv))
-        run = self.start_agent("many", ["--kernel", "all", "--interval", "%ds" % iv])
-        self.wait_ready(run, kernels, timeout=120)
         per_round, _ = self.windows(res, run, iv, self.p["many_rounds"], kernels)
         self.stop_agent(run)
         limit = GOAL_MANY_WAKEUPS_BASE + GOAL_MANY_WAKEUPS_PER_KERNEL * kernels + tick_allowance(iv)
@@ -581,7 +586,10 @@ def environment(agent_bin):
         pass
 
     def mod(name):
-        return cmd(["pkg-config", "--modversion", name]) or "?"
+        v = cmd(["pkg-config", "--modversion", name]) or "?"
+        if v == "undefined":    # inih r53's .pc file: ask dpkg instead ("53-1+b2" -> 53)
+            v = cmd(["dpkg-query", "-W", "-f", "${Version}", "lib%s-dev" % name]).split("-")[0] or v
+        return v
     return [
         ("agent", cmd([str(agent_bin), "--version"]).splitlines()[0] if agent_bin else "?"),
         ("system", system),
