@@ -30,7 +30,8 @@
 #define MAX_PIDS_SHOWN	8		/* stale pids named in an explanation */
 
 #define HINT "Configure a target instead: agent --url http://HOST:PORT/ " \
-	"(token in JUPYTER_TOKEN) or -c agent.ini"
+	"(a local server's token is read from its runtime file; else JUPYTER_TOKEN) " \
+	"or -c agent.ini"
 
 /* Bounded text building: never overflows, silently truncates. */
 struct buf {
@@ -677,6 +678,59 @@ static void scan_runtime_dirs(const struct discover_env *e, struct scan *sc, pid
 	free(def);
 	free(conn_dir);
 	free(kid);
+}
+
+/* Same server? Scheme, port and path alike; localhost and 127.0.0.1 alike. */
+static int same_server(const char *a, const char *b)
+{
+	static const char *const local[] = { "localhost", "127.0.0.1" };
+	const char *ha = strstr(a, "://"), *hb = strstr(b, "://");
+	size_t la, lb;
+
+	if (!ha || !hb || (size_t)(ha - a) != (size_t)(hb - b) || strncasecmp(a, b, (size_t)(ha - a)))
+		return 0;
+	ha += 3;
+	hb += 3;
+	la = strcspn(ha, ":/");
+	lb = strcspn(hb, ":/");
+	if (!(la == lb && !strncasecmp(ha, hb, la))) {
+		int xa = -1, xb = -1;
+
+		for (int i = 0; i < 2; i++) {
+			if (la == strlen(local[i]) && !strncasecmp(ha, local[i], la))
+				xa = i;
+			if (lb == strlen(local[i]) && !strncasecmp(hb, local[i], lb))
+				xb = i;
+		}
+		if (xa < 0 || xb < 0)
+			return 0;
+	}
+	return !strcmp(ha + la, hb + lb);	/* ":port/base/" */
+}
+
+int discover_token_for_url(const struct discover_env *e, const char *url, char **token,
+			   char **path)
+{
+	struct scan sc;
+	int rc = -1;
+
+	memset(&sc, 0, sizeof(sc));
+	scan_runtime_dirs(e, &sc, 0);
+	for (size_t i = 0; i < sc.nlive; i++) {
+		if (!sc.live[i].token || !sc.live[i].url || !same_server(sc.live[i].url, url))
+			continue;
+		*token = strdup(sc.live[i].token);
+		*path = strdup(sc.live[i].path ? sc.live[i].path : "");
+		rc = *token && *path ? 0 : -1;
+		if (rc) {
+			free(*token);
+			free(*path);
+			*token = *path = NULL;
+		}
+		break;
+	}
+	scan_free(&sc);
+	return rc;
 }
 
 /*

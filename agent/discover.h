@@ -125,6 +125,15 @@ int discover_server(const struct discover_env *e, const char *kernel_id, pid_t k
  */
 int discover_all(const struct discover_env *e, struct discovered *out, char *err, size_t errlen);
 
+/*
+ * --url for a local server without a token: the token of the live runtime
+ * file (see discover_server, 2) whose URL names the same server (localhost
+ * and 127.0.0.1 alike). Returns 0 with *token and *path (the file) malloc'd,
+ * or -1 when no such file has a token.
+ */
+int discover_token_for_url(const struct discover_env *e, const char *url, char **token,
+			   char **path);
+
 /* 1 if some ancestor is a Jupyter kernel (the agent then detaches by default), else 0. */
 int discover_in_kernel(const struct discover_env *e);
 

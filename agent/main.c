@@ -486,6 +486,31 @@ static void warn_insecure_target(const struct target_config *tc)
 			 "loopback; anyone on the path can read it. Use https://");
 }
 
+/*
+ * --url for a local server, with no token given: the server's own runtime
+ * file has it (the advice after "several servers" is --url, which must not
+ * lose what discovery could read). Never printed.
+ */
+static void token_from_runtime_file(struct agent_config *cfg)
+{
+	struct discover_env de;
+	char *tok, *path;
+
+	discover_env_default(&de);
+	for (size_t i = 0; i < cfg->ntargets; i++) {
+		struct target_config *tc = &cfg->targets[i];
+
+		if (tc->kind != TARGET_JUPYTER || tc->line || !tc->url || (tc->token && *tc->token))
+			continue;
+		if (discover_token_for_url(&de, tc->url, &tok, &path) < 0)
+			continue;
+		free(tc->token);
+		tc->token = tok;
+		log_info(tc->name, "using the token from %s, the server's runtime file", path);
+		free(path);
+	}
+}
+
 /* A URL pasted from the browser's address bar works; say what was kept of it. */
 static void note_trimmed_urls(const struct agent_config *cfg)
 {
@@ -1155,6 +1180,7 @@ int main(int argc, char **argv)
 		rc = EXIT_CONFIG;
 		goto out;
 	}
+	token_from_runtime_file(&a.cfg);
 	register_secrets(&a.cfg);
 	note_trimmed_urls(&a.cfg);
 	warn_insecure(&a.cfg);

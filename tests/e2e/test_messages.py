@@ -63,3 +63,16 @@ def test_once_names_the_failed_target(server, agent, write_config):
     assert run.code == 1, run.describe()
     last = run.output().strip().splitlines()[-1]
     assert "stopped: bad:" in last and "verified" not in last, run.output()
+
+
+def test_url_reuses_the_runtime_files_token(server, agent):
+    """The advice after "several servers" is --url HOST:PORT: the token that
+    discovery read from that server's runtime file is used, not lost."""
+    k = server.start_kernel()
+    env = agent.env()       # no JUPYTER_TOKEN
+    env["JUPYTER_RUNTIME_DIR"] = str(server.runtime_dir)
+    run = agent.run(["--url", server.url.replace("127.0.0.1", "localhost"), "--kernel", k,
+                     "--once"], env=env)
+    assert run.code == 0, run.describe()
+    assert "using the token from %s" % server.runtime_dir in run.output(), run.output()
+    assert server.token not in run.output()
