@@ -191,3 +191,65 @@ def test_record_unwritable_is_a_config_error(server, agent, tmp_path):
                      str(tmp_path / "no" / "such" / "dir" / "r.txt")], token=server.token)
     assert run.code == 2, run.describe()
     assert "record" in run.output() and "cannot open" in run.output()
+
+
+def test_record_holds_what_a_dropped_tab_missed(server, agent, tmp_path):
+    """A frontend (a browser tab: its own channel and session id) drops for
+    3 s in the middle of a cell that prints slowly, then reconnects with the
+    same session id. While another connection (the agent's) is open, the
+    server buffers nothing for the tab (jupyter_server 1.23; 2.x has the
+    same code), so the lines printed in the gap never reach it. They are in
+    the record."""
+    k = server.start_kernel()
+    path = tmp_path / "tab.txt"
+    run, _ = start_recording(agent, server, k, path)
+
+    n = 80
+    tab = server.channel(k)
+    session = tab.session
+    msg = harness.jupyter_msg("execute_request", {
+        "code": "import time\nfor i in range(%d):\n    print('tab line %%02d' %% i, flush=True)\n"
+                "    time.sleep(0.1)" % n,
+        "silent": False, "store_history": True, "user_expressions": {},
+        "allow_stdin": False, "stop_on_error": True}, session)
+    mid = tab.send(msg)
+    got = []
+
+    def receive(ch, until):
+        """Collect the cell's stream text on ch until the deadline or its idle."""
+        while time.monotonic() < until:
+            m = ch.recv(max(0.05, until - time.monotonic()))
+            if m is None:
+                if ch.ws.closed:
+                    return False
+                continue
+            if (m.get("parent_header") or {}).get("msg_id") != mid:
+                continue
+            t, c = m["header"]["msg_type"], m.get("content", {})
+            if t == "stream":
+                got.append(c.get("text", ""))
+            elif t == "status" and c.get("execution_state") == "idle":
+                return True
+        return False
+
+    receive(tab, time.monotonic() + 2)          # about 20 lines arrive
+    tab.close()                                 # the tab drops...
+    time.sleep(3)
+    # ...and comes back as the same tab. The shell reply went to the closed
+    # socket; IOPub's idle ends the cell for the new connection.
+    with server.channel(k, session_id=session) as tab2:
+        done = receive(tab2, time.monotonic() + 30)
+    assert done, "the cell did not end within 30 s of the reconnect"
+
+    seen = set(re.findall(r"^tab line (\d\d)$", "".join(got), re.M))
+    lost = ["tab line %02d\n" % i for i in range(n) if "%02d" % i not in seen]
+    harness.wait_for(lambda: "tab line %02d\n" % (n - 1) in read(path), 15,
+                     what="the cell's last line in %s" % path)
+    stop(run)
+
+    text = read(path)
+    missing = [line for line in lost if line not in text]
+    assert not missing, "lost by the tab and not in the record: %r" % missing
+    # Everything else too: the record is the cell's whole output.
+    assert all("tab line %02d\n" % i in text for i in range(n))
+    assert 0 < len(seen) < n, "the tab should have seen part of the output: %d lines" % len(seen)
