@@ -466,9 +466,15 @@ static int launch_said(struct agent *a)
 	else
 		printf("agent: not verified yet after %d s; '%s --status' will show it\n",
 		       LAUNCH_WAIT_MS / 1000, progname);
-	if (a->cfg.for_ms > 0 || a->cfg.while_pid > 0 || a->cfg.while_fresh_path)
-		printf("agent: stops %s%s\n", stop_text(a, stop, sizeof(stop)),
-		       a->cfg.for_ms > 0 ? " (--for 0 for no time cap)" : "");
+	if (a->cfg.for_ms > 0 || a->cfg.while_pid > 0 || a->cfg.while_fresh_path) {
+		char d[32];
+
+		printf("agent: stops %s", stop_text(a, stop, sizeof(stop)));
+		if (a->cfg.linger_ms > 0 && (a->cfg.while_pid > 0 || a->cfg.while_fresh_path))
+			printf(", then lingers %s",
+			       timer_format_duration(a->cfg.linger_ms, d, sizeof(d)));
+		printf("%s\n", a->cfg.for_ms > 0 ? " (--for 0 for no time cap)" : "");
+	}
 	printf("agent: running in the background; log: %s\n", a->log_path);
 	printf("agent: '%s --status' shows it, '%s --stop' stops it\n", progname, progname);
 	return EXIT_OK;
