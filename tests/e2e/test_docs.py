@@ -294,3 +294,26 @@ def test_man_page_renders_without_warnings():
     r = subprocess.run(["groff", "-man", "-ww", "-z", str(MAN)], capture_output=True, text=True,
                        timeout=30)
     assert r.returncode == 0 and not r.stderr.strip(), r.stderr
+
+
+# ---- environment variables ----
+
+ENV_NAME = re.compile(r'"((?:JUPYTER|JPY|COLAB|KMP|XDG|AGENT|HOME)[A-Z_]*|[a-z]+_proxy|[A-Z]+_PROXY)"')
+
+
+def env_vars_read():
+    """Every environment variable the agent's sources name as a string
+    literal (getenv, the discovery env hook, the proxy rules)."""
+    names = set()
+    for src in (REPO / "agent").glob("*.c"):
+        names.update(ENV_NAME.findall(src.read_text()))
+    # "JUPYTER_" style prefixes and file names are not variables
+    names = {n for n in names if not n.endswith("_") and n not in ("HOME_",)}
+    assert len(names) > 10, names
+    return sorted(names)
+
+
+def test_every_environment_variable_is_in_the_readme():
+    readme = README.read_text()
+    missing = [n for n in env_vars_read() if "`%s`" % n not in readme]
+    assert not missing, "README's Files and environment lacks %s" % missing
