@@ -76,3 +76,15 @@ def test_url_reuses_the_runtime_files_token(server, agent):
     assert run.code == 0, run.describe()
     assert "using the token from %s" % server.runtime_dir in run.output(), run.output()
     assert server.token not in run.output()
+
+
+def test_a_host_check_refusal_is_named(server, agent):
+    """http://0.0.0.0:PORT/ reaches a server listening on 127.0.0.1, whose
+    Host check refuses the non-local name with a 403 like a bad token's."""
+    k = server.start_kernel()
+    run = agent.run(["--url", server.url.replace("127.0.0.1", "0.0.0.0"), "--kernel", k,
+                     "--once"], token=server.token)
+    assert run.code == 3, run.describe()
+    out = run.output()
+    assert "Host check refused '0.0.0.0'" in out and "allow_remote_access" in out, out
+    assert server.token not in out
