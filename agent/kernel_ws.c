@@ -459,6 +459,7 @@ static int proxy_for(const struct ws_url *u, struct proxy *px, char *err, size_t
  */
 struct vhost_slot {
 	char name[16];		/* "kws-N" */
+	int tls;		/* has a client SSL_CTX (wss:// only: loading CAs costs ~25 ms) */
 	char ca_file[PATH_MAX];	/* "" = the system's CAs */
 	char proxy[sizeof ((struct proxy *)0)->lws_address + 8];	/* "" = direct */
 	int proxy_port;
@@ -467,7 +468,7 @@ struct vhost_slot {
 static struct vhost_slot slots[KWS_VHOSTS];
 static struct lws_protocols vh_protocols[2];
 
-static struct lws_vhost *get_vhost(struct lws_context *ctx, const char *ca_file,
+static struct lws_vhost *get_vhost(struct lws_context *ctx, int tls, const char *ca_file,
 				   const struct proxy *px, char *err, size_t errlen)
 {
 	struct lws_context_creation_info info;
@@ -486,11 +487,12 @@ static struct lws_vhost *get_vhost(struct lws_context *ctx, const char *ca_file,
 		if (!slots[i].name[0]) {
 			s = &slots[i];
 			snprintf(s->name, sizeof s->name, "kws-%d", i);
+			s->tls = tls;
 			memcpy(s->ca_file, ca_file, strlen(ca_file) + 1);
 			memcpy(s->proxy, proxy, strlen(proxy) + 1);
 			s->proxy_port = port;
-		} else if (!strcmp(slots[i].ca_file, ca_file) && !strcmp(slots[i].proxy, proxy) &&
-			   slots[i].proxy_port == port) {
+		} else if (slots[i].tls == tls && !strcmp(slots[i].ca_file, ca_file) &&
+			   !strcmp(slots[i].proxy, proxy) && slots[i].proxy_port == port) {
 			s = &slots[i];
 		}
 	}
@@ -515,8 +517,9 @@ static struct lws_vhost *get_vhost(struct lws_context *ctx, const char *ca_file,
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.vhost_name = s->name;
 	info.protocols = vh_protocols;
-	/* Without DO_SSL_GLOBAL_INIT a vhost gets no client SSL_CTX (lib/tls/tls-client.c). */
-	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	/* Without DO_SSL_GLOBAL_INIT a vhost gets no client SSL_CTX (lib/tls/tls-client.c):
+	 * what a ws:// vhost wants, since that SSL_CTX reads the system's CA bundle. */
+	info.options = tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0;
 	if (*ca_file)
 		info.client_ssl_ca_filepath = ca_file;
 	/*
@@ -604,7 +607,7 @@ struct kws *kws_open(struct lws_context *ctx, const struct kws_params *p,
 	proxied = proxy_for(&u, &px, err, errlen);
 	if (proxied < 0)
 		return NULL;
-	vh = get_vhost(ctx, u.tls ? p->ca_file : NULL, proxied ? &px : NULL, err, errlen);
+	vh = get_vhost(ctx, u.tls, u.tls ? p->ca_file : NULL, proxied ? &px : NULL, err, errlen);
 	if (!vh)
 		return NULL;
 

@@ -972,9 +972,17 @@ static struct lws_context *make_context(struct agent *a)
 	list[1] = rest_protocol;
 	list[2] = watch_protocol;
 	list[3] = signal_protocol;
+	struct lws_context *ctx;
+
 	memset(&info, 0, sizeof(info));
 	info.port = CONTEXT_PORT_NO_LISTEN;
-	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	/*
+	 * The "default" vhost (rest, watch and signals live there) is made by
+	 * hand, without a client SSL_CTX: one would read the system's CA bundle
+	 * (~25 ms at start-up) even when every target is plain http. wss://
+	 * connections get vhosts of their own (kernel_ws.c).
+	 */
+	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
 	info.protocols = list;
 	info.user = a;
 	info.timeout_secs = 20;
@@ -982,7 +990,16 @@ static struct lws_context *make_context(struct agent *a)
 	 * in containers; the agent needs a handful (lws falls back to a linear
 	 * lookup for higher fds: lib/core-net/wsi.c, 4.0 to 4.3). */
 	info.fd_limit_per_thread = 256;
-	return lws_create_context(&info);
+	ctx = lws_create_context(&info);
+	if (!ctx)
+		return NULL;
+	info.options = 0;
+	info.vhost_name = "default";
+	if (!lws_create_vhost(ctx, &info)) {
+		lws_context_destroy(ctx);
+		return NULL;
+	}
+	return ctx;
 }
 
 /* The signals the agent handles: blocked at start, then read from a signalfd. */
