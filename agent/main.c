@@ -88,6 +88,8 @@ struct agent {
 	int stopping;
 	char stop_reason[1024];
 	char worst[1024];		/* the worst target ending so far: "name: why" */
+	pid_t pid;			/* ours, after detaching */
+	char exe[PATH_MAX];		/* /proc/self/exe, read once */
 	char state_dir[PATH_MAX];
 	char log_path[PATH_MAX + 128];
 	int write_state;
@@ -626,7 +628,7 @@ static json_t *state_json(struct agent *a)
 	}
 	stop_text(a, stop, sizeof(stop));
 	return json_pack("{s:i, s:I, s:o, s:o, s:s, s:s, s:o, s:o}",
-			 "pid", (int)getpid(), "started", (json_int_t)a->started,
+			 "pid", (int)a->pid, "started", (json_int_t)a->started,
 			 "kernels", kernels, "targets", targets,
 			 "log", a->log_path, "stop", stop[0] ? stop : "until stopped",
 			 "exit_reason", json_null(), "exited", json_null());
@@ -657,7 +659,15 @@ static void state_write(struct agent *a)
 		return;
 	s = state_json(a);
 	state_add_linger(a, s);
-	daemon_state_write(a->state_dir, getpid(), s);
+	/* Never changes: read once, not at every write (a readlink each time). */
+	if (!a->exe[0]) {
+		ssize_t n = readlink("/proc/self/exe", a->exe, sizeof(a->exe) - 1);
+
+		a->exe[n > 0 ? n : 0] = '\0';
+	}
+	if (a->exe[0])
+		json_object_set_new(s, "exe", json_string(a->exe));
+	daemon_state_write(a->state_dir, a->pid, s);
 	json_decref(s);
 }
 
@@ -668,7 +678,7 @@ static void state_finish(struct agent *a)
 	if (!a->write_state)
 		return;
 	s = state_json(a);
-	daemon_state_finish(a->state_dir, getpid(), s, a->exit_code,
+	daemon_state_finish(a->state_dir, a->pid, s, a->exit_code,
 			    a->stop_reason[0] ? a->stop_reason : "stopped");
 	json_decref(s);
 }
@@ -1263,6 +1273,8 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+
+	a.pid = getpid();	/* after detaching: the pid the state file names */
 
 	/* 3. Signals are blocked before curl starts any thread, then read from a signalfd. */
 	handled_signals(&set);
