@@ -28,6 +28,7 @@
 #include "proxy.h"
 #include "timer.h"
 #include "tls.h"
+#include "url.h"
 
 #define KWS_TXQ		8	/* queued outgoing messages per connection */
 #define KWS_RX_FIRST	4096	/* first size of the reassembly buffer */
@@ -326,34 +327,6 @@ static const char *env_nonempty(const char *name)
 	return v && *v ? v : NULL;
 }
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* Percent-decode n bytes of s into out; -1 when it does not fit or decodes to a NUL. */
-static int pct_decode(const char *s, size_t n, char *out, size_t outlen)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		int c = (unsigned char)s[i];
-
-		if (c == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-			c = hexval(s[i + 1]) * 16 + hexval(s[i + 2]);
-			i += 2;
-		}
-		if (!c || o + 1 >= outlen)
-			return -1;
-		out[o++] = (char)c;
-	}
-	out[o] = '\0';
-	return 0;
-}
-
 /*
  * Parse a proxy URL: [http://][user[:password]@]host[:port][/]. No scheme
  * means http, as for curl; so does curl's default port, 1080.
@@ -381,7 +354,7 @@ static int parse_proxy(const char *url, struct proxy *px, char *err, size_t errl
 		if (*c == '@')
 			at = c;
 	if (at) {
-		if (pct_decode(p, (size_t)(at - p), px->auth, sizeof px->auth)) {
+		if (url_pct_decode(p, (size_t)(at - p), px->auth, sizeof px->auth, NULL)) {
 			set_err(err, errlen, "proxy user name or password too long");
 			return -1;
 		}

@@ -5,6 +5,42 @@
 
 #include "url.h"
 
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int url_pct_decode(const char *s, size_t n, char *out, size_t outlen, const char *forbid)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		int c = (unsigned char)s[i];
+
+		if (c == '%') {
+			if (i + 2 >= n || hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0)
+				return -1;
+			c = hexval(s[i + 1]) * 16 + hexval(s[i + 2]);
+			i += 2;
+			if (!c || (forbid && strchr(forbid, c)))
+				return -1;
+		}
+		if (o + 1 >= outlen)
+			return -1;
+		out[o++] = (char)c;
+	}
+	if (!outlen)
+		return -1;
+	out[o] = '\0';
+	return 0;
+}
+
 int url_host(const char *url, char *out, size_t outlen)
 {
 	const char *h = strstr(url, "://"), *at;

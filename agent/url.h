@@ -16,4 +16,11 @@ int url_host(const char *url, char *out, size_t outlen);
 /* Is the URL's host this machine's loopback (localhost, 127.0.0.0/8, ::1)? */
 int url_is_loopback(const char *url);
 
+/*
+ * Percent-decode n bytes of s into out (NUL-terminated). -1 when a '%' is
+ * not followed by two hex digits, when a decoded byte is NUL or one of
+ * forbid (may be NULL; e.g. "/" for a path segment), or when out is too small.
+ */
+int url_pct_decode(const char *s, size_t n, char *out, size_t outlen, const char *forbid);
+
 #endif

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "rest.h"
 #include "timer.h"
+#include "url.h"
 #include "verify.h"
 
 #define VERIFY_MAX_KERNELS 64
@@ -73,40 +74,16 @@ static const char *tname(const struct verify *v)
 
 /* ---- pure helpers ---- */
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* Percent-decode n bytes of s; NULL when malformed or decoding to NUL or '/'. */
+/* Percent-decode a path segment; NULL when malformed or decoding to NUL or '/'. */
 static char *pct_decode(const char *s, size_t n)
 {
-	char *out = malloc(n + 1), *o = out;
-	size_t i;
+	char *out = malloc(n + 1);
 
-	if (!out)
-		return NULL;
-	for (i = 0; i < n; i++) {
-		if (s[i] == '%') {
-			if (i + 2 >= n || hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0)
-				goto bad;
-			*o = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-			if (*o == '\0' || *o == '/')
-				goto bad;
-			o++;
-			i += 2;
-		} else {
-			*o++ = s[i];
-		}
+	if (out && url_pct_decode(s, n, out, n + 1, "/") < 0) {
+		free(out);
+		out = NULL;
 	}
-	*o = '\0';
 	return out;
-bad:
-	free(out);
-	return NULL;
 }
 
 static char *pct_encode(const char *s)
