@@ -23,6 +23,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "proc.h"
 
 #define STATE_PREFIX "agent-"
 #define STATE_SUFFIX ".json"
@@ -482,28 +483,6 @@ struct agents {
 	size_t n;
 };
 
-int daemon_pid_gone(pid_t pid)
-{
-	char path[64], buf[512];
-	FILE *f;
-	size_t n;
-
-	if (kill(pid, 0) < 0 && errno == ESRCH)
-		return 1;
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return 0;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	/* "pid (comm) S ...": comm may hold ") ", so take the last ')' */
-	char *p = strrchr(buf, ')');
-	if (!p || p[1] != ' ')
-		return 0;
-	return p[2] == 'Z' || p[2] == 'X';
-}
-
 static const char *jstr(json_t *o, const char *key)
 {
 	return json_string_value(json_object_get(o, key));
@@ -526,7 +505,7 @@ static int agent_alive(pid_t pid, json_t *st)
 	const char *want = jstr(st, "exe");
 	char exe[PATH_MAX];
 
-	if (pid <= 0 || !want || daemon_pid_gone(pid))
+	if (pid <= 0 || !want || proc_pid_gone(pid))
 		return 0;
 	if (exe_of(pid, exe, sizeof(exe)) < 0)
 		return 0;	/* not ours to read: not our agent */
@@ -1010,7 +989,7 @@ int daemon_stop(const char *dir, const char *kernel_id, FILE *out)
 		int left = 0;
 
 		for (size_t i = 0; i < a.n; i++)
-			if (signalled[i] && !daemon_pid_gone(a.v[i].pid))
+			if (signalled[i] && !proc_pid_gone(a.v[i].pid))
 				left++;
 		if (!left || waited >= DAEMON_STOP_WAIT_MS)
 			break;
@@ -1023,7 +1002,7 @@ int daemon_stop(const char *dir, const char *kernel_id, FILE *out)
 		if (!signalled[i])
 			continue;
 		target_names(a.v[i].st, names, sizeof(names));
-		if (daemon_pid_gone(a.v[i].pid)) {
+		if (proc_pid_gone(a.v[i].pid)) {
 			stopped++;
 			fprintf(out, "stopped agent %d%s%s\n", (int)a.v[i].pid,
 				*names ? " keeping " : "", names);

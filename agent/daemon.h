@@ -83,12 +83,6 @@ int daemon_state_dir(char *out, size_t outlen);
  */
 int daemon_detach(const char *log_path);
 
-/*
- * Has process pid terminated? kill(pid, 0) still succeeds for a zombie, so
- * its state in /proc is read too; EPERM means it exists (another user's).
- */
-int daemon_pid_gone(pid_t pid);
-
 /* In the parent, after daemon_detach() returned 1: the detached agent's pid. */
 pid_t daemon_child_pid(void);
 

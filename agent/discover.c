@@ -6,6 +6,7 @@
 #define _GNU_SOURCE	/* strndup, strnlen, O_CLOEXEC under -std=c11 */
 #endif
 #include "discover.h"
+#include "proc.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -139,9 +140,9 @@ fail:
 static int proc_ppid(const struct discover_env *e, pid_t pid, pid_t *ppid)
 {
 	char path[PATH_MAX], state;
-	char *s, *rp;
+	char *s;
 	size_t len;
-	int pp, ok;
+	int ok;
 
 	if (pid <= 0 || snprintf(path, sizeof path, "%s/%d/stat", e->proc_root, (int)pid)
 			>= (int)sizeof path)
@@ -149,14 +150,9 @@ static int proc_ppid(const struct discover_env *e, pid_t pid, pid_t *ppid)
 	s = slurp(path, MAX_PROC_FILE, &len);
 	if (!s)
 		return -1;
-	/* comm may hold spaces and ')' itself; the last ')' closes it. */
-	rp = strrchr(s, ')');
-	ok = rp && sscanf(rp + 1, " %c %d", &state, &pp) == 2 && pp >= 0;
+	ok = proc_parse_stat(s, &state, ppid) == 0;
 	free(s);
-	if (!ok)
-		return -1;
-	*ppid = (pid_t)pp;
-	return 0;
+	return ok ? 0 : -1;
 }
 
 static int id_char(char c)

@@ -34,6 +34,7 @@
 #include "kernel_ws.h"
 #include "log.h"
 #include "notify.h"
+#include "proc.h"
 #include "progress.h"
 #include "recorder.h"
 #include "rest.h"
@@ -541,7 +542,7 @@ static int check_stop_conditions(const struct agent_config *cfg)
 {
 	struct stat st;
 
-	if (cfg->while_pid > 0 && daemon_pid_gone(cfg->while_pid)) {
+	if (cfg->while_pid > 0 && proc_pid_gone(cfg->while_pid)) {
 		fprintf(stderr, "agent: --while-pid: there is no process %d; give the pid of the "
 			"running job (e.g. from 'pgrep -f train.py')\n", (int)cfg->while_pid);
 		return -1;

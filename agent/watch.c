@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "daemon.h"
+#include "proc.h"
 #include "timer.h"
 #include "watch.h"
 
@@ -142,7 +142,7 @@ static void pid_poll_cb(lws_sorted_usec_list_t *sul)
 {
 	struct watch *w = lws_container_of(sul, struct watch, sul_pid);
 
-	if (daemon_pid_gone(w->pid)) {
+	if (proc_pid_gone(w->pid)) {
 		pid_exited(w);
 		return;
 	}
@@ -189,7 +189,7 @@ static int watch_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
 		if (!w)
 			return 0;
 		pid_wsi_detach(w);
-		if (daemon_pid_gone(w->pid))
+		if (proc_pid_gone(w->pid))
 			pid_exited(w);
 		else if (!w->has_fired)
 			sul_in_ms(w, &w->sul_pid, pid_poll_cb, WATCH_PID_POLL_MS);
@@ -251,7 +251,7 @@ int watch_pid(struct watch *w, pid_t pid, char *err, size_t errlen)
 		snprintf(err, errlen, "already watching process %d", (int)w->pid);
 		return -1;
 	}
-	if (pid <= 0 || daemon_pid_gone(pid)) {
+	if (pid <= 0 || proc_pid_gone(pid)) {
 		snprintf(err, errlen, "process %d is not running", (int)pid);
 		return -1;
 	}
