@@ -205,6 +205,35 @@ double jmsg_activity(json_t *o)
 	return s && jmsg_parse_iso(s, &t) == 0 ? t : 0;
 }
 
+char *jmsg_kernel_info_request(const char *session, const char *username,
+				char msg_id[JMSG_UUID_LEN])
+{
+	char date[40];
+	json_t *msg;
+	char *text;
+
+	jmsg_uuid(msg_id);
+	jmsg_now_iso(date, sizeof date);
+	msg = json_pack("{s:{s:s, s:s, s:s, s:s, s:s, s:s}, s:{}, s:{}, s:{}, s:s, s:[]}",
+		"header",
+			"msg_id", msg_id,
+			"msg_type", "kernel_info_request",
+			"username", username ? username : "",
+			"session", session ? session : "",
+			"date", date,
+			"version", "5.3",
+		"parent_header",
+		"metadata",
+		"content",
+		"channel", "control",
+		"buffers");
+	if (!msg)
+		return NULL;
+	text = json_dumps(msg, JSON_COMPACT);
+	json_decref(msg);
+	return text;
+}
+
 char *jmsg_execute_request(const char *session, const char *username, const char *code,
 			   char msg_id[JMSG_UUID_LEN])
 {

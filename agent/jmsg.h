@@ -45,6 +45,16 @@ double jmsg_activity(json_t *o);
 char *jmsg_execute_request(const char *session, const char *username, const char *code,
 			   char msg_id[JMSG_UUID_LEN]);
 
+/*
+ * Build a kernel_info_request for the control channel: ipykernel answers it
+ * at once even while a cell runs, with a status busy/idle on IOPub. That is
+ * activity to jupyter_server before 2.15, which after such a request may
+ * also report a running kernel as idle (kernelmanager.py,
+ * record_activity), and cull it. Returns malloc'd JSON text, or NULL.
+ */
+char *jmsg_kernel_info_request(const char *session, const char *username,
+				char msg_id[JMSG_UUID_LEN]);
+
 /* What the agent reads from one message. Strings are truncated to fit. */
 struct jmsg_info {
 	char msg_type[48];		/* header.msg_type */

@@ -220,8 +220,13 @@ static struct kfsm_out in_busy(enum kfsm_event e, const struct kfsm_facts *f)
 		/* The server is the truth (an idle status may have been lost).
 		 * Models are read in this state at a round or just after
 		 * connecting: either way a keepalive is due now. */
+		/* IOPub says someone's cell still runs while the server says
+		 * idle: jupyter_server < 2.15 calls a running kernel idle after
+		 * any kernel_info_request (a new tab's nudge), and would cull it.
+		 * A control-channel request is answered at once, and its IOPub
+		 * status is activity there. */
 		if (is(f->exec_state, "idle"))
-			return to(KS_WAITING, KA_SEND | KA_ARM, NULL);
+			return to(KS_WAITING, KA_SEND | KA_ARM | (f->iopub_busy ? KA_POKE : 0), NULL);
 		if (is(f->exec_state, "busy"))	/* confirmed: the round is safe */
 			return to(KS_BUSY, KA_SAFE, NULL);
 		break;
@@ -259,11 +264,15 @@ static struct kfsm_out in_waiting(enum kfsm_event e, const struct kfsm_facts *f)
 		if (restarting(f))
 			return shutdown_restart();
 		break;
+	case KE_MODEL:		/* queued behind a cell the server calls idle: poke (see in_busy) */
+		if (is(f->exec_state, "idle") && f->iopub_busy)
+			return to(KS_WAITING, KA_POKE, NULL);
+		break;
 	case KE_CLOSED:
 		return lost(f);
 	case KE_SHUTDOWN:
 		return shutdown(f);
-	case KE_START: case KE_OPENED: case KE_REFUSED: case KE_MODEL:
+	case KE_START: case KE_OPENED: case KE_REFUSED:
 	case KE_MISSING: case KE_RETRY:
 		break;
 	}
@@ -276,8 +285,10 @@ static struct kfsm_out in_overdue(enum kfsm_event e, const struct kfsm_facts *f)
 	case KE_REPLY:
 		return to(KS_IDLE, KA_DISARM | KA_ACKED, NULL);
 	case KE_MODEL:
-		if (is(f->exec_state, "busy") || f->iopub_busy)
+		if (is(f->exec_state, "busy"))
 			return queued(f);
+		if (f->iopub_busy)	/* the server may call it idle and cull it: poke */
+			return to(KS_WAITING, KA_ARM | KA_POKE | (f->once ? KA_SAFE : 0), NULL);
 		/* Idle, nothing of anyone's running, and still no reply: the
 		 * channel lost the request. Start over under a new session id. */
 		if (f->once)

@@ -26,6 +26,8 @@
  *                                                   --model idle--> BACKOFF
  *                                                   --no model in time--> BACKOFF
  *   BUSY    --status idle--> IDLE;  --model idle--> WAITING (the round's keepalive)
+ *           (and a control-channel poke when IOPub says a cell still runs:
+ *           jupyter_server 1.x may call a running kernel idle, and cull it)
  *   any linked state --closed--> BACKOFF --retry--> CONNECTING
  *   any --shutdown_reply on IOPub--> GOING --model 404--> GONE
  *   any --model 404 (no grace left)--> GONE
@@ -96,6 +98,7 @@ enum kfsm_action {
 	KA_GONE		= 1u << 11,	/* report the kernel gone (what was last seen, notify) */
 	KA_AUTH		= 1u << 12,	/* the token was refused: end with exit 3 */
 	KA_FAIL		= 1u << 13,	/* --once: the round failed (why) */
+	KA_POKE		= 1u << 14,	/* a kernel_info_request on the control channel (see jmsg.h) */
 };
 
 struct kfsm_out {

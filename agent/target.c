@@ -701,6 +701,19 @@ static int kept_send(struct kept *k)
 	return 0;
 }
 
+/* A kernel_info_request on the control channel (jmsg.h): activity now, even
+ * behind a running cell, for a server that calls that kernel idle. */
+static void kept_poke(struct kept *k)
+{
+	char id[JMSG_UUID_LEN], *msg;
+
+	msg = jmsg_kernel_info_request(k->session_id, k->t->env->username, id);
+	if (msg && kws_send(k->ws, msg) == 0)
+		log_debug(k->t->cfg->name, "kernel %s: the server calls it idle while a cell runs; "
+			  "poked it on the control channel", short_id(k->id));
+	free(msg);
+}
+
 static void kept_acked(struct kept *k)
 {
 	struct target *t = k->t;
@@ -843,6 +856,8 @@ static void kept_step(struct kept *k, enum kfsm_event e, struct kfsm_facts *f)
 	if (o.actions & KA_ARM)
 		timer_in_ms(t->env->ctx, &k->sul_deadline, deadline_cb,
 			    k->st == KS_BUSY || k->st == KS_GOING ? 1000 : t->cfg->timeout_ms);
+	if (o.actions & KA_POKE)
+		kept_poke(k);
 	if (o.actions & KA_FETCH)
 		kept_fetch(k);
 	if (o.actions & KA_ACKED)

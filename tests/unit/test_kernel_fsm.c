@@ -140,7 +140,10 @@ static const struct row table[] = {
 	/* overdue: the server says whether it is a queue or a lost request */
 	{ KS_OVERDUE, KE_REPLY, F_NONE, KS_IDLE, KA_DISARM | KA_ACKED },
 	{ KS_OVERDUE, KE_MODEL, F_BUSY, KS_WAITING, KA_ARM },
-	{ KS_OVERDUE, KE_MODEL, F_MODEL_IDLE_IOPUB_BUSY, KS_WAITING, KA_ARM },
+	{ KS_OVERDUE, KE_MODEL, F_MODEL_IDLE_IOPUB_BUSY, KS_WAITING, KA_ARM | KA_POKE },
+	{ KS_BUSY, KE_MODEL, F_MODEL_IDLE_IOPUB_BUSY, KS_WAITING, KA_SEND | KA_ARM | KA_POKE },
+	{ KS_WAITING, KE_MODEL, F_MODEL_IDLE_IOPUB_BUSY, KS_WAITING, KA_POKE },
+	{ KS_WAITING, KE_MODEL, F_IDLE, KS_WAITING, 0 },
 	{ KS_OVERDUE, KE_MODEL, F_IDLE, KS_BACKOFF,
 	  KA_CLOSE | KA_NEW_SESSION | KA_DISARM | KA_BACKOFF | KA_FETCH },
 	{ KS_OVERDUE, KE_MODEL, F_ONCE_MODEL_IDLE, KS_OVERDUE, KA_DISARM | KA_FAIL },
@@ -179,7 +182,7 @@ static const struct row table[] = {
 static const char *actions_str(unsigned a, char *out, size_t len)
 {
 	static const char *const names[] = { "close", "new_session", "connect", "backoff", "disarm",
-		"send", "arm", "fetch", "acked", "safe", "grace", "gone", "auth", "fail" };
+		"send", "arm", "fetch", "acked", "safe", "grace", "gone", "auth", "fail", "poke" };
 	size_t n = 0;
 
 	out[0] = '\0';
