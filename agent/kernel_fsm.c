@@ -153,6 +153,10 @@ static struct kfsm_out in_syncing(enum kfsm_event e, const struct kfsm_facts *f)
 			return to(KS_SYNCING, KA_FETCH, NULL);
 		break;
 	case KE_MODEL:
+		/* Our own cell runs in it for as long as we do: busy, whatever a
+		 * jupyter_server < 2.15 says after its connect nudge (poke it). */
+		if (f->own_cell)
+			return to(KS_BUSY, KA_DISARM | KA_SAFE | KA_POKE, NULL);
 		return learnt(f->exec_state, KS_SYNCING);
 	case KE_DEADLINE:
 		if (f->once)
@@ -225,6 +229,8 @@ static struct kfsm_out in_busy(enum kfsm_event e, const struct kfsm_facts *f)
 		 * any kernel_info_request (a new tab's nudge), and would cull it.
 		 * A control-channel request is answered at once, and its IOPub
 		 * status is activity there. */
+		if (f->own_cell)	/* a keepalive would wait behind our own cell */
+			return to(KS_BUSY, KA_SAFE | (is(f->exec_state, "busy") ? 0 : KA_POKE), NULL);
 		if (is(f->exec_state, "idle"))
 			return to(KS_WAITING, KA_SEND | KA_ARM | (f->iopub_busy ? KA_POKE : 0), NULL);
 		if (is(f->exec_state, "busy"))	/* confirmed: the round is safe */

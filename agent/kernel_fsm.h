@@ -78,6 +78,8 @@ struct kfsm_facts {
 	int restart;		/* KE_SHUTDOWN: a restart, not an end */
 	int grace;		/* KE_MISSING: an explicit kernel id still within its grace period */
 	int lingering;		/* KE_MODEL in GOING: it has been going for longer than the timeout */
+	int own_cell;		/* the agent runs attached inside this kernel's own cell
+				 * (`!agent --once`, `--foreground`): busy for as long as we run */
 	int once;		/* --once: one verified round, then end */
 	int wants_ws;		/* mode includes execute (KE_START) */
 };

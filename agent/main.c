@@ -1308,6 +1308,8 @@ int main(int argc, char **argv)
 	}
 	a.notify = notify_new(a.env.rest, &a.cfg);
 	a.env.notify = a.notify;
+	/* Attached inside a kernel (--once, --foreground): our cell keeps it busy. */
+	a.env.own_kernel = detach ? NULL : disc.kernel_id;
 	a.targets = calloc(a.cfg.ntargets, sizeof(*a.targets));
 	if (!a.targets)
 		goto out_loop;

@@ -812,6 +812,7 @@ static void kept_step(struct kept *k, enum kfsm_event e, struct kfsm_facts *f)
 	f->once = t->env->once;
 	f->wants_ws = wants_ws(t);
 	f->grace = kept_in_grace(k);
+	f->own_cell = t->env->own_kernel && !strcmp(t->env->own_kernel, k->id);
 	f->lingering = k->st == KS_GOING && timer_mono_us() - k->going_since_us > 1000LL * t->cfg->timeout_ms;
 	o = kfsm_step(k->st, e, f);
 	if (o.state == KS_GOING && was != KS_GOING)

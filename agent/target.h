@@ -42,6 +42,7 @@ struct target_env {
 	struct lws_context *ctx;
 	struct rest *rest;
 	struct notify *notify;		/* "kernel-gone" events; may be NULL */
+	const char *own_kernel;		/* the kernel whose cell runs us, attached; NULL */
 	char session_id[JMSG_UUID_LEN];	/* one session id per agent run (see kept_new_session) */
 	const char *username;
 	int once;			/* --once: one verified round, then end */

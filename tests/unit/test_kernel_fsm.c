@@ -28,6 +28,7 @@ enum facts_id {
 	F_LINGERING,		/* going for longer than the timeout */
 	F_RESTARTING,		/* status or model: restarting */
 	F_IOPUB_BUSY_MODEL_BUSY,
+	F_OWN_CELL_IDLE,		/* our own cell runs in it; the server says idle */
 	F_ONCE_LINGERING,
 	F_COUNT
 };
@@ -55,6 +56,7 @@ static struct kfsm_facts facts(enum facts_id id)
 	case F_LINGERING: f.lingering = 1; f.exec_state = "idle"; break;
 	case F_RESTARTING: f.exec_state = "restarting"; break;
 	case F_IOPUB_BUSY_MODEL_BUSY: f.exec_state = "busy"; f.iopub_busy = 1; break;
+	case F_OWN_CELL_IDLE: f.exec_state = "idle"; f.own_cell = 1; break;
 	case F_ONCE_LINGERING: f.once = 1; f.lingering = 1; f.exec_state = "idle"; break;
 	case F_COUNT: break;
 	}
@@ -90,6 +92,8 @@ static const struct row table[] = {
 	{ KS_SYNCING, KE_MODEL, F_BUSY, KS_BUSY, KA_DISARM | KA_ARM },
 	{ KS_SYNCING, KE_MODEL, F_STARTING, KS_WAITING, KA_DISARM | KA_SEND | KA_ARM },
 	{ KS_SYNCING, KE_MODEL, F_NONE, KS_SYNCING, 0 },
+	{ KS_SYNCING, KE_MODEL, F_OWN_CELL_IDLE, KS_BUSY, KA_DISARM | KA_SAFE | KA_POKE },
+	{ KS_BUSY, KE_MODEL, F_OWN_CELL_IDLE, KS_BUSY, KA_SAFE | KA_POKE },
 	{ KS_SYNCING, KE_MODEL, F_RESTARTING, KS_SYNCING, 0 },
 	{ KS_SYNCING, KE_STATUS, F_STARTING, KS_SYNCING, KA_FETCH },
 	{ KS_IDLE, KE_STATUS, F_RESTARTING, KS_SYNCING, KA_DISARM | KA_FETCH | KA_ARM },
