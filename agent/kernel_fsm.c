@@ -232,7 +232,8 @@ static struct kfsm_out in_busy(enum kfsm_event e, const struct kfsm_facts *f)
 		if (f->own_cell)	/* a keepalive would wait behind our own cell */
 			return to(KS_BUSY, KA_SAFE | (is(f->exec_state, "busy") ? 0 : KA_POKE), NULL);
 		if (is(f->exec_state, "idle"))
-			return to(KS_WAITING, KA_SEND | KA_ARM | (f->iopub_busy ? KA_POKE : 0), NULL);
+			return to(KS_WAITING, KA_SEND | KA_ARM |
+				  (f->iopub_busy ? KA_POKE | KA_SAFE : 0), NULL);
 		if (is(f->exec_state, "busy"))	/* confirmed: the round is safe */
 			return to(KS_BUSY, KA_SAFE, NULL);
 		break;
@@ -267,12 +268,16 @@ static struct kfsm_out in_waiting(enum kfsm_event e, const struct kfsm_facts *f)
 	case KE_ROUND:		/* at most one keepalive in flight */
 		return to(KS_WAITING, KA_FETCH, NULL);
 	case KE_STATUS:
-		if (restarting(f))
+		/* "starting": a new kernel process (a restart), which never got
+		 * our request; learn its state afresh. */
+		if (restarting(f) || is(f->exec_state, "starting"))
 			return shutdown_restart();
 		break;
 	case KE_MODEL:		/* queued behind a cell the server calls idle: poke (see in_busy) */
 		if (is(f->exec_state, "idle") && f->iopub_busy)
-			return to(KS_WAITING, KA_POKE, NULL);
+			return to(KS_WAITING, KA_POKE | KA_SAFE, NULL);
+		if (is(f->exec_state, "busy") && f->iopub_busy)
+			return to(KS_WAITING, KA_SAFE, NULL);	/* queued behind a cell: safe */
 		break;
 	case KE_CLOSED:
 		return lost(f);
@@ -310,7 +315,7 @@ static struct kfsm_out in_overdue(enum kfsm_event e, const struct kfsm_facts *f)
 	case KE_ROUND:
 		return to(KS_OVERDUE, KA_FETCH, NULL);
 	case KE_STATUS:
-		if (restarting(f))
+		if (restarting(f) || is(f->exec_state, "starting"))
 			return shutdown_restart();
 		break;
 	case KE_CLOSED:

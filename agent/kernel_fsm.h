@@ -92,7 +92,7 @@ enum kfsm_action {
 	KA_BACKOFF	= 1u << 3,	/* arm the reconnect timer (backoff), say why at WARN */
 	KA_DISARM	= 1u << 4,	/* cancel the deadline timer */
 	KA_SEND		= 1u << 5,	/* send one keepalive */
-	KA_ARM		= 1u << 6,	/* arm the deadline (BUSY, GOING: 1 s; else the reply timeout) */
+	KA_ARM		= 1u << 6,	/* arm the deadline (BUSY, GOING, SYNCING: 1 s; else the reply timeout) */
 	KA_FETCH	= 1u << 7,	/* read the kernel model now (unless a read is in flight) */
 	KA_ACKED	= 1u << 8,	/* a keepalive was acknowledged: record, read back */
 	KA_SAFE		= 1u << 9,	/* this round is safe: the kernel is busy */

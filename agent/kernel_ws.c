@@ -969,8 +969,12 @@ static void on_connection_error(struct kws *k, struct lws *wsi, const char *in, 
 	if (k->proxy[0] && !status) {
 		char r[sizeof reason];
 
-		/* lws says "proxy not h1" when the proxy answers CONNECT with anything but 200. */
-		if (!strcmp(reason, "proxy not h1"))
+		/*
+		 * The proxy answered CONNECT with something else than 200: lws 4.0
+		 * and 4.1 say "proxy not h1", 4.3 "http_proxy -> N" or "http_proxy
+		 * fail" (lib/roles/http/client/client-http.c).
+		 */
+		if (!strcmp(reason, "proxy not h1") || (in && len >= 10 && !strncmp(in, "http_proxy", 10)))
 			snprintf(reason, sizeof reason, "the proxy refused the tunnel");
 		memcpy(r, reason, sizeof r);
 		snprintf(reason, sizeof reason, "through the proxy %s: %.*s", k->proxy,

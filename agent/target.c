@@ -747,8 +747,9 @@ static void kept_safe(struct kept *k)
 	if (!k->busy_since)
 		k->busy_since = timer_wall_s();
 	timer_format_duration((long)(timer_wall_s() - k->busy_since) * 1000, dur, sizeof(dur));
-	log_debug(t->cfg->name, "kernel %s is busy; skipping this round (a busy kernel is not culled)",
-		  short_id(k->id));
+	log_debug(t->cfg->name, "kernel %s is busy running a cell%s (a busy kernel is not culled)",
+		  short_id(k->id), k->inflight[0] ? "; the keepalive waits behind it" :
+		  "; skipping this round");
 	set_result(t, "busy: kernel %s has been running a cell for %s (a busy kernel is not culled)",
 		   short_id(k->id), dur);
 	k->once_ok = 1;
@@ -855,8 +856,12 @@ static void kept_step(struct kept *k, enum kfsm_event e, struct kfsm_facts *f)
 		o.actions &= ~KA_ARM;
 	}
 	if (o.actions & KA_ARM)
+		/* Learning the state (syncing, going, confirming busy) asks the
+		 * server again each second; a reply has the whole timeout (in
+		 * --once, so has the first answer: it fails on that deadline). */
 		timer_in_ms(t->env->ctx, &k->sul_deadline, deadline_cb,
-			    k->st == KS_BUSY || k->st == KS_GOING ? 1000 : t->cfg->timeout_ms);
+			    k->st == KS_BUSY || k->st == KS_GOING ||
+			    (k->st == KS_SYNCING && !t->env->once) ? 1000 : t->cfg->timeout_ms);
 	if (o.actions & KA_POKE)
 		kept_poke(k);
 	if (o.actions & KA_FETCH)

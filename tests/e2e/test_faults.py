@@ -356,7 +356,7 @@ def test_cut_connections(server, make_server, agent, write_config):
             ch.send(harness.jupyter_msg("execute_request", {
                 "code": "import time; time.sleep(150)", "silent": False, "store_history": True,
                 "user_expressions": {}, "allow_stdin": False, "stop_on_error": True}, ch.session))
-            _, at = wait_line(run, r"busy; skipping", since=at, timeout=10,
+            _, at = wait_line(run, r"is busy running a cell", since=at, timeout=10,
                               what="the agent seeing the busy kernel")
             p.stall()
             t0 = time.monotonic()
