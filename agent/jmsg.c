@@ -205,73 +205,62 @@ double jmsg_activity(json_t *o)
 	return s && jmsg_parse_iso(s, &t) == 0 ? t : 0;
 }
 
-char *jmsg_kernel_info_request(const char *session, const char *username,
-				char msg_id[JMSG_UUID_LEN])
+/*
+ * A request on channel with the given content (a new reference, taken even
+ * on failure), as JSON text. Every field is required: jupyter_server aborts
+ * the socket on a message without metadata or parent_header
+ * (services/kernels/handlers.py, on_message -> session.deserialize).
+ */
+static char *request(const char *msg_type, const char *channel, const char *session,
+		     const char *username, json_t *content, char msg_id[JMSG_UUID_LEN])
 {
-	char date[40];
+	char date[40], *text;
 	json_t *msg;
-	char *text;
 
 	jmsg_uuid(msg_id);
 	jmsg_now_iso(date, sizeof date);
-	msg = json_pack("{s:{s:s, s:s, s:s, s:s, s:s, s:s}, s:{}, s:{}, s:{}, s:s, s:[]}",
+	msg = json_pack("{s:{s:s, s:s, s:s, s:s, s:s, s:s}, s:{}, s:{}, s:o, s:s, s:[]}",
 		"header",
 			"msg_id", msg_id,
-			"msg_type", "kernel_info_request",
+			"msg_type", msg_type,
 			"username", username ? username : "",
 			"session", session ? session : "",
 			"date", date,
 			"version", "5.3",
 		"parent_header",
 		"metadata",
-		"content",
-		"channel", "control",
+		"content", content,
+		"channel", channel,
 		"buffers");
 	if (!msg)
-		return NULL;
+		return NULL;	/* out of memory, or a string was not UTF-8 */
 	text = json_dumps(msg, JSON_COMPACT);
 	json_decref(msg);
 	return text;
 }
 
+char *jmsg_kernel_info_request(const char *session, const char *username,
+				char msg_id[JMSG_UUID_LEN])
+{
+	return request("kernel_info_request", "control", session, username, json_object(), msg_id);
+}
+
 char *jmsg_execute_request(const char *session, const char *username, const char *code,
 			   char msg_id[JMSG_UUID_LEN])
 {
-	char date[40];
-	json_error_t jerr;
+	json_t *content = json_pack("{s:s, s:b, s:b, s:{}, s:b, s:b}",
+		"code", code ? code : "",
+		"silent", 1,
+		"store_history", 0,
+		"user_expressions",
+		"allow_stdin", 0,
+		"stop_on_error", 0);
 
-	jmsg_uuid(msg_id);
-	jmsg_now_iso(date, sizeof date);
-
-	/* Every field below is required: jupyter_server aborts the socket on a
-	 * message without metadata or parent_header (services/kernels/handlers.py,
-	 * on_message -> session.deserialize). */
-	json_t *msg = json_pack_ex(&jerr, 0,
-		"{s:{s:s, s:s, s:s, s:s, s:s, s:s}, s:{}, s:{},"
-		" s:{s:s, s:b, s:b, s:{}, s:b, s:b}, s:s, s:[]}",
-		"header",
-			"msg_id", msg_id,
-			"msg_type", "execute_request",
-			"username", username ? username : "",
-			"session", session ? session : "",
-			"date", date,
-			"version", "5.3",
-		"parent_header",
-		"metadata",
-		"content",
-			"code", code ? code : "",
-			"silent", 1,
-			"store_history", 0,
-			"user_expressions",
-			"allow_stdin", 0,
-			"stop_on_error", 0,
-		"channel", "shell",
-		"buffers");
-	if (!msg)
-		return NULL;	/* out of memory, or a string was not UTF-8 */
-	char *text = json_dumps(msg, JSON_COMPACT);
-	json_decref(msg);
-	return text;
+	if (!content) {		/* code was not UTF-8, or out of memory */
+		jmsg_uuid(msg_id);
+		return NULL;
+	}
+	return request("execute_request", "shell", session, username, content, msg_id);
 }
 
 /*
