@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
-import jupyter as harness  # noqa: E402  (tests/e2e/jupyter.py)
+import harness  # noqa: E402  (tests/e2e/harness.py)
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "e2e"))
-import jupyter as harness  # noqa: E402  (tests/e2e/jupyter.py)
+import harness  # noqa: E402  (tests/e2e/harness.py)
 
 CULL_TIMEOUT = 10      # seconds idle before the culler shuts a kernel down
 CULL_INTERVAL = 2      # how often the culler looks

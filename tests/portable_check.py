@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "e2e"))
-import jupyter as harness  # noqa: E402  (tests/e2e/jupyter.py)
+import harness  # noqa: E402  (tests/e2e/harness.py)
 
 REPO = harness.REPO
 SUITE = os.environ.get("PORTABLE_SUITE", "trixie")

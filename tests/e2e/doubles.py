@@ -14,7 +14,7 @@ import json
 import threading
 import time
 
-from jupyter import free_port
+from harness import free_port
 
 
 class RecordedRequest:

@@ -22,7 +22,7 @@ import struct
 import threading
 import time
 
-from jupyter import free_port
+from harness import free_port
 
 _CHUNK = 65536
 

@@ -42,7 +42,7 @@ import struct
 import threading
 import time
 
-from jupyter import free_port
+from harness import free_port
 
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 KERNEL_ID = "0badc0de-0000-4000-8000-00000000beef"

@@ -12,7 +12,7 @@ homes (and so the single-user servers' runtime dirs). Cleanup is by pid: the
 hub and proxy run in sessions of their own, and every single-user server,
 kernel and in-notebook agent carries E2E_HUB_MARK=<dir> in its environment.
 
-Standard library only, plus tests/e2e/jupyter.py.
+Standard library only, plus tests/e2e/harness.py.
 """
 import json
 import os
@@ -26,7 +26,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-import jupyter as harness
+import harness
 
 PYTHON = harness.PYTHON
 NODE_PATH = "/usr/share/nodejs"

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-import jupyter as harness
+import harness
 from fake_proxy import FakeProxy
 
 CELL_SECS = 45      # the user's silent training step

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-import jupyter as harness
+import harness
 
 CULL = 6
 SURVIVE = 16

@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-import jupyter as harness
+import harness
 
 CULL = 6          # the servers' cull_idle_timeout, seconds
 SURVIVE = 14      # how long a kept kernel must outlive the culler: > 2 x CULL

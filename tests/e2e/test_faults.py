@@ -22,7 +22,7 @@ import traceback
 
 import pytest
 
-import jupyter as harness
+import harness
 from fake_proxy import FakeProxy
 from garbage_server import GarbageServer, KERNEL_ID, MODES, WS_MODES
 

@@ -18,7 +18,7 @@ import time
 import pytest
 
 import hub as hubh
-import jupyter as harness
+import harness
 
 _MISSING = hubh.missing()
 pytestmark = pytest.mark.skipif(_MISSING is not None, reason=_MISSING or "")

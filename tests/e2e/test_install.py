@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-import jupyter as harness
+import harness
 
 NAME = "jupyter-keepalive"
 LAYOUT = {

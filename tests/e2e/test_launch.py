@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-import jupyter as harness
+import harness
 
 
 def bang(srv, k, line, timeout=40):

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-import jupyter as harness
+import harness
 
 CULL = 6        # the servers' cull_idle_timeout, seconds
 SURVIVE = 16    # how long the kept kernel must outlive the culler

@@ -14,7 +14,7 @@ import subprocess
 import pytest
 
 from doubles import RecordingHTTPDouble
-from jupyter import wait_for
+from harness import wait_for
 
 TUNNEL_PATH = "/tun/m/abc/keep-alive/"
 

@@ -31,7 +31,7 @@ platforms stop the whole instance instead.
 """
 import time
 
-import jupyter as harness
+import harness
 
 LIMIT_S = 8     # the platforms' idle limit, scaled down from their minutes
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-import jupyter as harness
+import harness
 from test_notebook import (cell, live_agents, notebook_server, start_kernel_ready,  # noqa: F401
                            state_files, states)
 

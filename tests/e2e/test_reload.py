@@ -10,7 +10,7 @@ The servers log at DEBUG level, where jupyter_server writes one
 import re
 import signal
 
-import jupyter as harness
+import harness
 
 ACK = "keepalive acknowledged"
 

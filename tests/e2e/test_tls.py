@@ -23,7 +23,7 @@ import subprocess
 
 import pytest
 
-import jupyter as harness
+import harness
 from connect_proxy import ConnectProxy
 
 ACK = "keepalive acknowledged"

@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-import jupyter as harness
+import harness
 
 pytestmark = pytest.mark.skipif(not os.environ.get("AGENT_VALGRIND"),
                                 reason="slow; run with make valgrind")
