@@ -116,7 +116,7 @@ demo: ensure-deps
 
 bench: ensure-deps
 	$(MAKE) all
-	$(PYTHON) bench/run.py $(CURDIR)/$(B)/agent
+	$(PYTHON) tests/bench/run.py $(CURDIR)/$(B)/agent
 
 # Compatibility matrix (issue 10): build and test in cached Debian chroots
 # (/var/cache/jupyter-keepalive/matrix/SUITE) with each suite's libraries and

@@ -2,10 +2,10 @@
 # SPDX-License-Identifier: MIT
 """Benchmark: the agent's memory, CPU and wakeups against a real jupyter_server.
 
-    /usr/bin/python3 bench/run.py [--quick] [--no-strace] [/abs/path/to/agent]
+    /usr/bin/python3 tests/bench/run.py [--quick] [--no-strace] [/abs/path/to/agent]
     make bench
 
-Scenarios (see bench/README.md): an idle agent keeping one kernel, one agent
+Scenarios (see tests/bench/README.md): an idle agent keeping one kernel, one agent
 keeping 20 kernels, and one kernel flooding ~100 MB of output past the agent.
 Prints the environment and one table; exits 0 when every goal is met, 1 when
 one is not, 2 when the benchmark itself could not run.
@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
 import harness  # noqa: E402  (tests/e2e/harness.py)
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
