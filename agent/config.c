@@ -41,6 +41,7 @@
 #define DEFAULT_JITTER_PCT	10
 #define DEFAULT_TIMEOUT_MS	30000L
 #define DEFAULT_MAX_4XX		2
+#define DEFAULT_DETACHED_FOR_MS	(24L * 3600 * 1000)	/* unwatched in the background */
 #define DURATION_HINT	"use e.g. 90s, 5m, 2h, 1h30m"
 
 /* ---------------------------------------------------------------- messages */
@@ -70,10 +71,7 @@ static void push(char ***v, size_t *n, char *msg)
 	*v = nv;
 }
 
-/* A message without FILE:LINE (command line, unreadable file). */
-static void add_error(struct config_errors *errs, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void add_error(struct config_errors *errs, const char *fmt, ...)
+void config_add_error(struct config_errors *errs, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -318,6 +316,39 @@ fail:
 	return NULL;
 }
 
+/* ---------------------------------------------------------------- defaults */
+
+/* Every default is set here: [agent]'s, a target's, and a detached agent's cap. */
+
+void config_init(struct agent_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->interval_ms = DEFAULT_INTERVAL_MS;
+	cfg->jitter_pct = DEFAULT_JITTER_PCT;
+	cfg->timeout_ms = DEFAULT_TIMEOUT_MS;
+	cfg->for_ms = -1;
+	cfg->notify_format = NOTIFY_TEXT;
+}
+
+static void target_config_free(struct target_config *t);
+
+static void target_defaults(struct target_config *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->kind = TARGET_JUPYTER;
+	t->mode = MODE_BOTH;
+	t->kernel = KSEL_AUTO;
+	t->hub_activity = HUB_AUTO;
+	t->max_4xx = DEFAULT_MAX_4XX;
+	t->jitter_pct = -1;	/* interval_ms, timeout_ms 0 and jitter -1: "use [agent]'s" */
+}
+
+void config_detached_defaults(struct agent_config *cfg)
+{
+	if (cfg->for_ms < 0)
+		cfg->for_ms = DEFAULT_DETACHED_FOR_MS;
+}
+
 /* ------------------------------------------------------------------ schema */
 
 enum { S_AGENT = 1, S_TARGET = 2 };
@@ -327,6 +358,7 @@ enum {
 	K_JUPYTER = 2,		/* only for url = targets */
 	K_PING = 4,		/* only for ping_url = targets */
 	K_CTRL_OK = 8,		/* may contain control characters (from ${VAR}) */
+	K_FILE = 16,		/* only in a file: its setter needs the loader */
 };
 
 struct loader;
@@ -385,9 +417,9 @@ static const struct key keys[] = {
 	{ S_AGENT, "record", 0, set_record, A(record) },
 	{ S_AGENT, "record_max", 0, set_record_max, A(record_max) },
 
-	{ S_TARGET, "url", 0, set_base_url, T(url) },
-	{ S_TARGET, "token", K_JUPYTER, set_token, T(token) },
-	{ S_TARGET, "token_file", K_JUPYTER, set_token_file, T(token) },
+	{ S_TARGET, "url", K_FILE, set_base_url, T(url) },
+	{ S_TARGET, "token", K_JUPYTER | K_FILE, set_token, T(token) },
+	{ S_TARGET, "token_file", K_JUPYTER | K_FILE, set_token_file, T(token) },
 	{ S_TARGET, "kernel", K_JUPYTER, set_kernel, 0 },
 	{ S_TARGET, "mode", K_JUPYTER, set_mode, T(mode) },
 	{ S_TARGET, "code", K_JUPYTER | K_CTRL_OK, set_string, T(code) },
@@ -611,17 +643,6 @@ static struct target_config *cur_target(struct loader *ld)
 static struct target_state *cur_state(struct loader *ld)
 {
 	return &ld->ts[ld->tidx - ld->tbase];
-}
-
-static void target_defaults(struct target_config *t)
-{
-	memset(t, 0, sizeof(*t));
-	t->kind = TARGET_JUPYTER;
-	t->mode = MODE_BOTH;
-	t->kernel = KSEL_AUTO;
-	t->hub_activity = HUB_AUTO;
-	t->max_4xx = DEFAULT_MAX_4XX;
-	t->jitter_pct = -1;	/* interval_ms, timeout_ms 0 and jitter -1: "use [agent]'s" */
 }
 
 /* Append a target named name; returns its index or -1. */
@@ -1598,7 +1619,7 @@ static int load(struct loader *ld, struct agent_config *cfg, struct config_error
 	else if (ret < 0)
 		lerr(ld, ld->lineno, "out of memory");
 	if (ld->f && ferror(ld->f)) {
-		add_error(errs, "%s: cannot read: %s", ld->name, strerror(errno));
+		config_add_error(errs, "%s: cannot read: %s", ld->name, strerror(errno));
 		ld->nerr++;
 	}
 	for (size_t i = ld->tbase; i < cfg->ntargets; i++) {
@@ -1619,12 +1640,12 @@ int config_load(const char *path, struct agent_config *cfg, struct config_errors
 	int rc;
 
 	if (!(ld.f = fopen(path, "r"))) {
-		add_error(errs, "%s: cannot read: %s", path, strerror(errno));
+		config_add_error(errs, "%s: cannot read: %s", path, strerror(errno));
 		return -1;
 	}
 	if (fstat(fileno(ld.f), &st) == 0) {
 		if (S_ISDIR(st.st_mode)) {
-			add_error(errs, "%s: cannot read: %s", path, strerror(EISDIR));
+			config_add_error(errs, "%s: cannot read: %s", path, strerror(EISDIR));
 			fclose(ld.f);
 			return -1;
 		}
@@ -1657,16 +1678,6 @@ int config_load_string(const char *name, const char *text, struct agent_config *
 
 /* ------------------------------------------------------------- the rest */
 
-void config_init(struct agent_config *cfg)
-{
-	memset(cfg, 0, sizeof(*cfg));
-	cfg->interval_ms = DEFAULT_INTERVAL_MS;
-	cfg->jitter_pct = DEFAULT_JITTER_PCT;
-	cfg->timeout_ms = DEFAULT_TIMEOUT_MS;
-	cfg->for_ms = -1;
-	cfg->notify_format = NOTIFY_TEXT;
-}
-
 int config_add_cli_target(struct agent_config *cfg, const char *url, const char *kernel,
 			  struct config_errors *errs)
 {
@@ -1676,29 +1687,29 @@ int config_add_cli_target(struct agent_config *cfg, const char *url, const char 
 	int trimmed;
 
 	if (!url || !*url) {
-		add_error(errs, "--url: missing URL");
+		config_add_error(errs, "--url: missing URL");
 		return -1;
 	}
 	if (parse_base_url(url, &base, &tok, &trimmed, err, sizeof(err)) < 0) {
-		add_error(errs, "--url: %s", err);
+		config_add_error(errs, "--url: %s", err);
 		return -1;
 	}
 	if ((idx = add_target(cfg, "cli", 0)) < 0) {
 		free(base);
 		free(tok);
-		add_error(errs, "--url: out of memory");
+		config_add_error(errs, "--url: out of memory");
 		return -1;
 	}
 	t = &cfg->targets[idx];
 	t->url = base;
 	t->url_trimmed = trimmed;
 	if (kernel && config_parse_kernel(kernel, &t->kernel, &t->kernel_arg, err, sizeof(err)) < 0) {
-		add_error(errs, "--kernel: %s", err);
+		config_add_error(errs, "--kernel: %s", err);
 		free(tok);
 		return -1;
 	}
 	if (target_fill(t, &tok) < 0) {
-		add_error(errs, "--url: out of memory");
+		config_add_error(errs, "--url: out of memory");
 		free(tok);
 		return -1;
 	}
@@ -1731,18 +1742,61 @@ int config_finish(struct agent_config *cfg, struct config_errors *errs)
 				const struct target_config *f = t->line ? t : o;
 
 				if (f->line && cfg->path)
-					add_error(errs, "--url: target [%s] is also defined in %s:%d; rename that section",
+					config_add_error(errs, "--url: target [%s] is also defined in %s:%d; rename that section",
 						  t->name, cfg->path, f->line);
 				else if (f->line)
-					add_error(errs, "--url: target [%s] is also defined on line %d of the config; "
+					config_add_error(errs, "--url: target [%s] is also defined on line %d of the config; "
 						  "rename that section", t->name, f->line);
 				else
-					add_error(errs, "--url: given more than once");
+					config_add_error(errs, "--url: given more than once");
 				rc = -1;
 			}
 		}
 	}
 	return rc;
+}
+
+/*
+ * A flag: the key's own setter, with no file behind it (relative paths stay
+ * relative to the working directory, which a detached agent keeps).
+ */
+int config_override(struct agent_config *cfg, const char *key, const char *value, char *err,
+		    size_t errlen)
+{
+	const struct key *ka = find_key(S_AGENT, key), *kt = find_key(S_TARGET, key);
+	int rc;
+
+	if ((!ka && !kt) || ((ka ? ka : kt)->flags & K_FILE)) {
+		snprintf(err, errlen, "'%s' can only be set in a config file", key);
+		return -1;
+	}
+	if (!((ka ? ka : kt)->flags & K_CTRL_OK) && has_ctrl(value)) {
+		snprintf(err, errlen, "value contains control characters");
+		return -1;
+	}
+	if (ka && ka->set(NULL, ka, cfg, value, err, errlen) < 0)
+		return -1;
+	if (!kt)
+		return 0;
+	if (!ka) {	/* checked even when no target takes it */
+		struct target_config scratch;
+
+		target_defaults(&scratch);
+		rc = kt->set(NULL, kt, &scratch, value, err, errlen);
+		target_config_free(&scratch);
+		if (rc < 0)
+			return -1;
+	}
+	for (size_t i = 0; i < cfg->ntargets; i++) {
+		struct target_config *t = &cfg->targets[i];
+
+		if (((kt->flags & K_JUPYTER) && t->kind != TARGET_JUPYTER) ||
+		    ((kt->flags & K_PING) && t->kind != TARGET_PING))
+			continue;
+		if (kt->set(NULL, kt, t, value, err, errlen) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 static void headers_free(struct header_list *h)
@@ -1754,26 +1808,28 @@ static void headers_free(struct header_list *h)
 	h->n = 0;
 }
 
+static void target_config_free(struct target_config *t)
+{
+	free(t->name);
+	free(t->url);
+	free(t->token);
+	free(t->kernel_arg);
+	free(t->code);
+	free(t->hub_api_url);
+	free(t->ping_url);
+	free(t->method);
+	free(t->body);
+	headers_free(&t->headers);
+	free(t->ca_file);
+	free(t->record);
+}
+
 void config_free(struct agent_config *cfg)
 {
 	if (!cfg)
 		return;
-	for (size_t i = 0; i < cfg->ntargets; i++) {
-		struct target_config *t = &cfg->targets[i];
-
-		free(t->name);
-		free(t->url);
-		free(t->token);
-		free(t->kernel_arg);
-		free(t->code);
-		free(t->hub_api_url);
-		free(t->ping_url);
-		free(t->method);
-		free(t->body);
-		headers_free(&t->headers);
-		free(t->ca_file);
-		free(t->record);
-	}
+	for (size_t i = 0; i < cfg->ntargets; i++)
+		target_config_free(&cfg->targets[i]);
 	free(cfg->targets);
 	free(cfg->record);
 	free(cfg->path);

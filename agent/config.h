@@ -151,6 +151,24 @@ int config_add_cli_target(struct agent_config *cfg, const char *url, const char 
  */
 int config_finish(struct agent_config *cfg, struct config_errors *errs);
 
+/*
+ * Set key to value over what the file said, as a command-line flag does: in
+ * [agent] when the key is valid there, and in every target it is valid for
+ * (a key only for url = targets skips ping_url = ones). The value goes
+ * through the key's setter, so it is checked as in a file, and checked even
+ * when no target takes it. Keys whose setters need a file (url, token,
+ * token_file) are refused. Returns 0, or -1 with the setter's reason in err.
+ */
+int config_override(struct agent_config *cfg, const char *key, const char *value, char *err,
+		    size_t errlen);
+
+/* A detached agent runs unwatched: with no for = / --for, it stops after 24h. */
+void config_detached_defaults(struct agent_config *cfg);
+
+/* Append an error without FILE:LINE (a flag's: "--url: …"). */
+void config_add_error(struct config_errors *errs, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 /* Do two targets mean exactly the same thing? (A SIGHUP reload keeps such targets running.) */
 int config_target_equal(const struct target_config *a, const struct target_config *b);
 

@@ -4,8 +4,8 @@ the code does. No servers.
 
 The sources of truth are the code:
   - config keys: the schema table `keys[]` in agent/config.c;
-  - flags and exit-code wording: `agent --help` (usage_text in agent/main.c);
-  - exit code numbers: `enum exit_code` in agent/main.c.
+  - flags and exit-code wording: `agent --help` (the option table in agent/cli.c);
+  - exit code numbers: `enum exit_code` in agent/supervisor.h.
 """
 import re
 import shutil
@@ -19,7 +19,7 @@ README = REPO / "README.md"
 MAN = REPO / "packaging" / "jupyter-keepalive.1"
 INI = REPO / "config" / "agent.ini"
 CONFIG_C = REPO / "agent" / "config.c"
-MAIN_C = REPO / "agent" / "main.c"
+EXIT_H = REPO / "agent" / "supervisor.h"
 
 
 # ---- the code ----
@@ -45,9 +45,9 @@ def config_default(name):
 
 
 def exit_enum():
-    """{code: NAME} from main.c's enum exit_code."""
-    m = re.search(r"enum exit_code \{(.*?)\};", MAIN_C.read_text(), re.S)
-    assert m, "enum exit_code not found in agent/main.c"
+    """{code: NAME} from supervisor.h's enum exit_code."""
+    m = re.search(r"enum exit_code \{(.*?)\};", EXIT_H.read_text(), re.S)
+    assert m, "enum exit_code not found in agent/supervisor.h"
     return {int(v): n for n, v in re.findall(r"(EXIT_\w+)\s*=\s*(\d+)", m.group(1))}
 
 
