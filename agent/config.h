@@ -1,6 +1,9 @@
+/* SPDX-License-Identifier: MIT */
 /*
- * config: the INI schema, its validation, and the pure helpers it needs
- * (durations, percentages, ${VAR} expansion).
+ * config: the INI schema (one table of keys, their setters and defaults),
+ * its validation, and the same setters for command-line flags
+ * (config_override). The syntax of single values (durations, URLs, ${VAR}…)
+ * is config_value.h's.
  *
  * File format (inih): an optional [agent] section holds global settings and
  * defaults; every other section is one target, named by its section.
@@ -18,18 +21,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-enum config_mode {
-	MODE_EXECUTE = 1,	/* kernel WebSocket keepalives only */
-	MODE_HTTP = 2,		/* REST pings only */
-	MODE_BOTH = 3,		/* both (default) */
-};
-
-enum kernel_select {
-	KSEL_AUTO,		/* the only kernel, or the most recently active */
-	KSEL_ALL,		/* every running kernel, re-listed each round */
-	KSEL_ID,		/* one explicit kernel id (kernel_arg) */
-	KSEL_NOTEBOOK,		/* the kernel of the session at path kernel_arg */
-};
+#include "config_value.h"
 
 enum target_kind {
 	TARGET_JUPYTER,		/* a Jupyter Server / Notebook base URL ("url =") */
@@ -177,31 +169,6 @@ const char *config_target_url(const struct target_config *tc);
 
 void config_free(struct agent_config *cfg);
 void config_errors_free(struct config_errors *errs);
-
-/* Pure helpers (unit-tested, fuzzed). */
-
-/* "90s", "5m", "2h", "1h30m", "250ms", "3d" or plain seconds "45" -> milliseconds (whole numbers).
- * Returns 0, or -1 with a reason in err. */
-int config_parse_duration(const char *s, long *ms, char *err, size_t errlen);
-
-/* "10%" or "10" -> 10; range 0..100. Returns 0 or -1. */
-int config_parse_percent(const char *s, int *pct, char *err, size_t errlen);
-
-/* "execute" | "http" | "both" */
-int config_parse_mode(const char *s, enum config_mode *mode);
-
-/* "auto" | "all" | "notebook:PATH" | kernel id (UUID-like) */
-int config_parse_kernel(const char *s, enum kernel_select *sel, char **arg, char *err, size_t errlen);
-
-/*
- * Expand ${VAR} from the environment ("$$" is a literal '$'). An unset
- * variable is an error naming it. Returns a malloc'd string, or NULL with
- * a reason in err.
- */
-char *config_expand(const char *in, char *err, size_t errlen);
-
-/* The entry of names within edit distance 2 of name (the closest), or NULL. */
-const char *config_closest(const char *name, const char *const *names, size_t n);
 
 /* The known key closest to name (for "did you mean"), or NULL if none is close. */
 const char *config_suggest_key(const char *section_kind, const char *name);

@@ -6,6 +6,7 @@
 #define _GNU_SOURCE	/* strndup, strnlen, O_CLOEXEC under -std=c11 */
 #endif
 #include "discover.h"
+#include "file.h"
 #include "proc.h"
 
 #include <dirent.h>
@@ -89,53 +90,6 @@ static pid_t parse_pid(const char *s)
 	return (pid_t)v;
 }
 
-/*
- * Read a whole file of at most max bytes into a malloc'd, NUL-terminated
- * buffer. /proc files report size 0, so read until EOF. NULL with errno set
- * on failure (EFBIG when larger than max).
- */
-static char *slurp(const char *path, size_t max, size_t *lenp)
-{
-	char *b;
-	size_t len = 0;
-	ssize_t n;
-	int fd, saved;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return NULL;
-	b = malloc(max + 2);
-	if (!b) {
-		close(fd);
-		errno = ENOMEM;
-		return NULL;
-	}
-	while (len <= max) {
-		n = read(fd, b + len, max + 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			goto fail;
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	if (len > max) {
-		errno = EFBIG;
-		goto fail;
-	}
-	close(fd);
-	b[len] = '\0';
-	*lenp = len;
-	return b;
-fail:
-	saved = errno;
-	close(fd);
-	free(b);
-	errno = saved;
-	return NULL;
-}
-
 /* The parent of pid, from PROC/<pid>/stat: "pid (comm) S ppid …". */
 static int proc_ppid(const struct discover_env *e, pid_t pid, pid_t *ppid)
 {
@@ -147,7 +101,7 @@ static int proc_ppid(const struct discover_env *e, pid_t pid, pid_t *ppid)
 	if (pid <= 0 || snprintf(path, sizeof path, "%s/%d/stat", e->proc_root, (int)pid)
 			>= (int)sizeof path)
 		return -1;
-	s = slurp(path, MAX_PROC_FILE, &len);
+	s = file_read(path, MAX_PROC_FILE, &len);
 	if (!s)
 		return -1;
 	ok = proc_parse_stat(s, &state, ppid) == 0;
@@ -209,7 +163,7 @@ static int proc_kernel(const struct discover_env *e, pid_t pid, char **id, char 
 
 	if (snprintf(path, sizeof path, "%s/%d/cmdline", e->proc_root, (int)pid) >= (int)sizeof path)
 		return -1;
-	cmd = slurp(path, MAX_PROC_FILE, &len);
+	cmd = file_read(path, MAX_PROC_FILE, &len);
 	if (!cmd)
 		return -1;
 	for (i = 0; i < len; i += alen + 1, argi++) {
@@ -357,7 +311,7 @@ static int read_server(const char *path, struct server *sv, char *why, size_t wh
 	char *text;
 	int rc = -1;
 
-	text = slurp(path, MAX_JSON_FILE, &len);
+	text = file_read(path, MAX_JSON_FILE, &len);
 	if (!text) {
 		snprintf(why, whylen, "%s", strerror(errno));
 		return -1;
