@@ -235,6 +235,7 @@ int cli_parse(int argc, char **argv, struct cli *o)
 	shortopts[ns] = '\0';
 
 	opterr = 0;
+	optind = 0;	/* glibc: a fresh scan, also when called again (unit tests) */
 	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
 		if (c == ':')
 			return usage_error(o->progname, "option '%s' needs a value", argv[optind - 1]);

@@ -930,6 +930,47 @@ TEST(token_file)
 	rmdir(dir);
 }
 
+/* token_file = reads at most 16 KiB, whatever size the file reports (file.c's reader). */
+TEST(token_file_size_bounds)
+{
+	char dir[] = "/tmp/ut_config.XXXXXX", path[64], text[256], want[512];
+	char *big = malloc(16384 + 2);
+	struct fx f;
+	const struct target_config *t;
+
+	clear_token_env();
+	CHECK(mkdtemp(dir) != NULL && big != NULL);
+	if (!big)
+		return;
+	snprintf(path, sizeof(path), "%s/tok", dir);
+	memset(big, 'a', 16384);
+	big[16384] = '\0';
+	write_file(path, big, 0600);	/* exactly the limit */
+	snprintf(text, sizeof(text), "[a]\nurl = http://h/\ntoken_file = %s\n", path);
+	fx_load(&f, text);
+	CHECK_CLEAN(&f);
+	if ((t = target(&f, "a")))
+		CHECK(t->token && strlen(t->token) == 16384);
+	fx_free(&f);
+
+	strcat(big, "a");		/* one byte over */
+	write_file(path, big, 0600);
+	fx_load(&f, text);
+	snprintf(want, sizeof(want), "t.ini:3: [a] token_file: %s is larger than 16384 bytes", path);
+	CHECK(f.e.n == 1 && has(f.e.msg, f.e.n, want));
+	fx_free(&f);
+
+	snprintf(text, sizeof(text), "[a]\nurl = http://h/\ntoken_file = %s\n", dir);
+	fx_load(&f, text);
+	snprintf(want, sizeof(want), "t.ini:3: [a] token_file: %s is not a regular file", dir);
+	CHECK(f.e.n == 1 && has(f.e.msg, f.e.n, want));
+	fx_free(&f);
+
+	unlink(path);
+	rmdir(dir);
+	free(big);
+}
+
 /* config_load on a real file: permissions, relative paths, unreadable file */
 TEST(load_file)
 {
@@ -1168,6 +1209,7 @@ void suite_config(void)
 	RUN(hash_warning);
 	RUN(token_precedence);
 	RUN(token_file);
+	RUN(token_file_size_bounds);
 	RUN(load_file);
 	RUN(cli_target);
 	RUN(free_is_safe);
