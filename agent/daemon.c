@@ -1,6 +1,10 @@
 /*
  * daemon: detaching, state files, --status and --stop.
  * See daemon.h for the contract and for why the agent detaches.
+ *
+ * The state file's JSON field names are known here and nowhere else: the
+ * status model (status.h) is turned into JSON by daemon_state_json() and
+ * read back by daemon_state_parse(), which --status and --stop use.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -468,11 +472,232 @@ void daemon_state_remove(const char *dir, pid_t pid)
 		unlink(path);
 }
 
+/* ---- the status model as JSON ---- */
+
+static json_t *time_or_null(double t)
+{
+	return t > 0 ? json_real(t) : json_null();
+}
+
+static json_t *age_or_null(long age)
+{
+	return age < 0 ? json_null() : json_integer(age);
+}
+
+static json_t *text_or_null(const char *s)
+{
+	return s[0] ? json_string(s) : json_null();
+}
+
+static json_t *culler_json(const struct culler_status *c)
+{
+	if (!c->known)
+		return json_null();
+	return json_pack("{s:o, s:o, s:o, s:o}",
+			 "kernel_activity_age_s", age_or_null(c->kernel_age_s),
+			 "server_activity_age_s", age_or_null(c->server_age_s),
+			 "hub_activity_age_s", age_or_null(c->hub_age_s),
+			 "warning", text_or_null(c->warning));
+}
+
+json_t *daemon_target_json(const struct target_status *t)
+{
+	json_t *o, *ks = json_array();
+	char first[9] = "";
+
+	for (size_t i = 0; i < t->nkernels; i++) {
+		const struct kernel_status *k = &t->kernels[i];
+		char sh[9];
+
+		/* Kernel ids are UUIDs; 8 characters tell them apart in logs and --status. */
+		snprintf(sh, sizeof(sh), "%.8s", k->id);
+		if (!i)
+			snprintf(first, sizeof(first), "%s", sh);
+		json_array_append_new(ks, json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:i}",
+			"id", k->id, "short", sh, "state", k->state,
+			"execution_state", k->execution_state,
+			"busy_since", time_or_null(k->busy_since),
+			"last_ack", time_or_null(k->last_ack), "rtt_ms", (int)k->rtt_ms));
+	}
+	o = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:s, s:o}",
+		      "name", t->name, "url", t->url, "kernel", first, "mode", t->mode,
+		      "kernels", ks,
+		      "last_keepalive", time_or_null(t->last_keepalive),
+		      "last_result", t->last_result,
+		      "next_keepalive", time_or_null(t->next_keepalive));
+	json_object_set_new(o, "culler", culler_json(&t->culler));
+	json_object_set_new(o, "acks", json_integer((json_int_t)t->acks));
+	if (t->record[0])
+		json_object_set_new(o, "record", json_string(t->record));
+	return o;
+}
+
+json_t *daemon_state_json(const struct agent_status *a)
+{
+	json_t *o, *targets = json_array(), *kernels = json_array();
+
+	for (size_t i = 0; i < a->ntargets; i++) {
+		const struct target_status *t = &a->targets[i];
+
+		json_array_append_new(targets, daemon_target_json(t));
+		for (size_t j = 0; j < t->nkernels; j++)
+			json_array_append_new(kernels, json_string(t->kernels[j].id));
+	}
+	o = json_pack("{s:i, s:I, s:o, s:o, s:s, s:s, s:o, s:o}",
+		      "pid", a->pid, "started", (json_int_t)a->started,
+		      "kernels", kernels, "targets", targets, "log", a->log, "stop", a->stop,
+		      "exit_reason", a->ended ? json_string(a->exit_reason) : json_null(),
+		      "exited", a->ended && a->exited > 0 ? json_integer((json_int_t)a->exited) :
+							     json_null());
+	if (!o)
+		return NULL;
+	if (a->ended && a->exit_code >= 0)
+		json_object_set_new(o, "exit_code", json_integer(a->exit_code));
+	if (a->linger_until > 0)
+		json_object_set_new(o, "lingering", json_pack("{s:I, s:s}",
+			"until", (json_int_t)a->linger_until, "reason", a->linger_reason));
+	if (a->exe[0])
+		json_object_set_new(o, "exe", json_string(a->exe));
+	return o;
+}
+
+static const char *jstr(json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+/* A text field into out: "" when missing or mistyped, or dflt. */
+static void jtext(json_t *o, const char *key, const char *dflt, char *out, size_t outlen)
+{
+	const char *v = jstr(o, key);
+
+	snprintf(out, outlen, "%s", v ? v : dflt);
+}
+
+/* A number field (epoch seconds, an age): 0 when missing or mistyped. */
+static double jnum(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+
+	return json_is_number(v) ? json_number_value(v) : 0;
+}
+
+static long jage(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+
+	return json_is_integer(v) ? (long)json_integer_value(v) : -1;
+}
+
+static void kernel_parse(json_t *o, struct kernel_status *k)
+{
+	jtext(o, "id", "", k->id, sizeof(k->id));
+	jtext(o, "state", "", k->state, sizeof(k->state));
+	jtext(o, "execution_state", "", k->execution_state, sizeof(k->execution_state));
+	k->busy_since = jnum(o, "busy_since");
+	k->last_ack = jnum(o, "last_ack");
+	k->rtt_ms = (long)jnum(o, "rtt_ms");
+}
+
+static int target_parse(json_t *o, struct target_status *t)
+{
+	json_t *ks = json_object_get(o, "kernels"), *k, *c = json_object_get(o, "culler");
+	size_t i;
+
+	memset(t, 0, sizeof(*t));
+	jtext(o, "name", "-", t->name, sizeof(t->name));
+	jtext(o, "url", "-", t->url, sizeof(t->url));
+	jtext(o, "mode", "", t->mode, sizeof(t->mode));
+	t->last_keepalive = jnum(o, "last_keepalive");
+	jtext(o, "last_result", "", t->last_result, sizeof(t->last_result));
+	t->next_keepalive = jnum(o, "next_keepalive");
+	t->acks = (unsigned long)jnum(o, "acks");
+	jtext(o, "record", "", t->record, sizeof(t->record));
+	t->culler.kernel_age_s = t->culler.server_age_s = t->culler.hub_age_s = -1;
+	if (json_is_object(c)) {
+		t->culler.known = 1;
+		t->culler.kernel_age_s = jage(c, "kernel_activity_age_s");
+		t->culler.server_age_s = jage(c, "server_activity_age_s");
+		t->culler.hub_age_s = jage(c, "hub_activity_age_s");
+		jtext(c, "warning", "", t->culler.warning, sizeof(t->culler.warning));
+	}
+	if (!json_array_size(ks))
+		return 0;
+	if (!(t->kernels = calloc(json_array_size(ks), sizeof(*t->kernels))))
+		return -1;
+	json_array_foreach(ks, i, k)
+		if (json_is_object(k))
+			kernel_parse(k, &t->kernels[t->nkernels++]);
+	return 0;
+}
+
+int daemon_state_parse(json_t *doc, struct agent_status *a)
+{
+	json_t *ts = json_object_get(doc, "targets"), *t, *why = json_object_get(doc, "exit_reason");
+	json_t *linger = json_object_get(doc, "lingering");
+	size_t i;
+
+	memset(a, 0, sizeof(*a));
+	a->exit_code = -1;
+	if (!json_is_object(doc))
+		return -1;
+	a->pid = json_is_integer(json_object_get(doc, "pid")) ?
+		 (int)json_integer_value(json_object_get(doc, "pid")) : 0;
+	a->started = jnum(doc, "started");
+	jtext(doc, "stop", "-", a->stop, sizeof(a->stop));
+	jtext(doc, "log", "", a->log, sizeof(a->log));
+	jtext(doc, "exe", "", a->exe, sizeof(a->exe));
+	a->linger_until = jnum(linger, "until");
+	jtext(linger, "reason", "-", a->linger_reason, sizeof(a->linger_reason));
+	/* exit_reason is null while it runs. */
+	a->ended = why && !json_is_null(why);
+	jtext(doc, "exit_reason", "", a->exit_reason, sizeof(a->exit_reason));
+	if (json_is_integer(json_object_get(doc, "exit_code")))
+		a->exit_code = (int)json_integer_value(json_object_get(doc, "exit_code"));
+	a->exited = jnum(doc, "exited");
+	if (json_array_size(ts) &&
+	    !(a->targets = calloc(json_array_size(ts), sizeof(*a->targets))))
+		return -1;
+	json_array_foreach(ts, i, t) {
+		if (!json_is_object(t))
+			continue;
+		if (target_parse(t, &a->targets[a->ntargets++]) < 0) {
+			status_agent_clear(a);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int daemon_state_store(const char *dir, const struct agent_status *a)
+{
+	json_t *doc = daemon_state_json(a);
+	int rc;
+
+	if (!doc) {
+		log_warn(NULL, "cannot encode the state of agent %d", a->pid);
+		return -1;
+	}
+	rc = daemon_state_write(dir, (pid_t)a->pid, doc);
+	json_decref(doc);
+	return rc;
+}
+
+int daemon_state_load(const char *dir, pid_t pid, struct agent_status *a)
+{
+	json_t *doc = daemon_state_read(dir, pid);
+	int rc = daemon_state_parse(doc, a);
+
+	json_decref(doc);
+	return rc;
+}
+
 /* ---- reading every agent's state ---- */
 
 struct agent {
 	pid_t pid;
-	json_t *st;		/* owned */
+	struct agent_status st;	/* owned */
+	json_t *kernels;	/* its "kernels": what --stop KERNEL matches; owned */
 	int running;
 	time_t mtime;		/* of the state file */
 	char path[PATH_MAX];
@@ -483,29 +708,13 @@ struct agents {
 	size_t n;
 };
 
-static const char *jstr(json_t *o, const char *key)
-{
-	return json_string_value(json_object_get(o, key));
-}
-
-/* An epoch field: 1 and *t when present and a number, else 0. */
-static int jtime(json_t *o, const char *key, time_t *t)
-{
-	json_t *v = json_object_get(o, key);
-
-	if (!json_is_number(v))
-		return 0;
-	*t = (time_t)json_number_value(v);
-	return 1;
-}
-
 /* Is this pid alive and still running the exe the agent recorded? */
-static int agent_alive(pid_t pid, json_t *st)
+static int agent_alive(pid_t pid, const struct agent_status *st)
 {
-	const char *want = jstr(st, "exe");
+	const char *want = st->exe;
 	char exe[PATH_MAX];
 
-	if (pid <= 0 || !want || proc_pid_gone(pid))
+	if (pid <= 0 || !want[0] || proc_pid_gone(pid))
 		return 0;
 	if (exe_of(pid, exe, sizeof(exe)) < 0)
 		return 0;	/* not ours to read: not our agent */
@@ -532,10 +741,8 @@ static pid_t state_name_pid(const char *name)
 static int by_start(const void *a, const void *b)
 {
 	const struct agent *x = a, *y = b;
-	time_t tx = 0, ty = 0;
+	time_t tx = (time_t)x->st.started, ty = (time_t)y->st.started;
 
-	jtime(x->st, "started", &tx);
-	jtime(y->st, "started", &ty);
 	if (tx != ty)
 		return tx < ty ? -1 : 1;
 	return x->pid < y->pid ? -1 : x->pid > y->pid;
@@ -543,8 +750,10 @@ static int by_start(const void *a, const void *b)
 
 static void agents_free(struct agents *a)
 {
-	for (size_t i = 0; i < a->n; i++)
-		json_decref(a->v[i].st);
+	for (size_t i = 0; i < a->n; i++) {
+		status_agent_clear(&a->v[i].st);
+		json_decref(a->v[i].kernels);
+	}
 	free(a->v);
 	a->v = NULL;
 	a->n = 0;
@@ -565,6 +774,7 @@ static int agents_load(const char *dir, struct agents *a)
 		pid_t pid = state_name_pid(de->d_name);
 		struct agent *ag;
 		struct stat st;
+		json_t *doc;
 
 		if (!pid)
 			continue;
@@ -581,15 +791,17 @@ static int agents_load(const char *dir, struct agents *a)
 		if (snprintf(ag->path, sizeof(ag->path), "%s/%s", dir, de->d_name) >=
 		    (int)sizeof(ag->path))
 			continue;
-		ag->st = json_load_file(ag->path, 0, NULL);
-		if (!json_is_object(ag->st) || stat(ag->path, &st) < 0) {
-			json_decref(ag->st);
+		doc = json_load_file(ag->path, 0, NULL);
+		if (!json_is_object(doc) || stat(ag->path, &st) < 0 ||
+		    daemon_state_parse(doc, &ag->st) < 0) {
+			json_decref(doc);
 			continue;	/* being replaced, or not ours */
 		}
+		ag->kernels = json_incref(json_object_get(doc, "kernels"));
+		json_decref(doc);
 		ag->pid = pid;
 		ag->mtime = st.st_mtime;
-		json_t *why = json_object_get(ag->st, "exit_reason");
-		ag->running = (!why || json_is_null(why)) && agent_alive(pid, ag->st);
+		ag->running = !ag->st.ended && agent_alive(pid, &ag->st);
 		a->n++;
 	}
 	closedir(d);
@@ -599,9 +811,9 @@ static int agents_load(const char *dir, struct agents *a)
 }
 
 /* Does the agent keep a kernel whose id starts with id (prefix) or is id? */
-static const char *agent_kernel_match(json_t *st, const char *id, int prefix)
+static const char *agent_kernel_match(const struct agent *ag, const char *id, int prefix)
 {
-	json_t *ks = json_object_get(st, "kernels"), *k;
+	json_t *ks = ag->kernels, *k;
 	size_t i, idl = strlen(id);
 
 	json_array_foreach(ks, i, k) {
@@ -620,7 +832,7 @@ int daemon_find_running(const char *dir, const char *kernel_id, pid_t *pid)
 	if (agents_load(dir, &a) < 0)
 		return 0;
 	for (size_t i = 0; i < a.n && !found; i++) {
-		if (a.v[i].running && agent_kernel_match(a.v[i].st, kernel_id, 0)) {
+		if (a.v[i].running && agent_kernel_match(&a.v[i], kernel_id, 0)) {
 			found = 1;
 			if (pid)
 				*pid = a.v[i].pid;
@@ -673,36 +885,37 @@ static const char *local_time(time_t t, char *out, size_t outlen)
 enum { COL_NAME, COL_URL, COL_KERNEL, COL_LAST, COL_NEXT, NCOLS };
 #define CELL 256
 
-static void target_row(json_t *t, time_t now, char row[NCOLS][CELL])
+static void target_row(const struct target_status *t, time_t now, char row[NCOLS][CELL])
 {
-	const char *kernel = jstr(t, "kernel");
-	const char *result = jstr(t, "last_result");
+	const char *result = t->last_result;
 	char buf[CELL], ago[32];
 	time_t when;
 
-	clean(jstr(t, "name"), row[COL_NAME], CELL);
-	clean(jstr(t, "url"), row[COL_URL], CELL);
+	clean(t->name, row[COL_NAME], CELL);
+	clean(t->url, row[COL_URL], CELL);
 	/* Kernel ids are UUIDs; 8 characters are enough to tell them apart here. */
-	snprintf(buf, sizeof(buf), "%.8s", kernel ? kernel : "-");
+	snprintf(buf, sizeof(buf), "%.8s", t->nkernels ? t->kernels[0].id : "");
 	clean(buf, row[COL_KERNEL], CELL);
 
 	/* While a cell runs nothing is sent, and that is the safe state: say so
 	 * rather than "never". */
-	if (result && !strncmp(result, "busy:", 5))
+	if (!strncmp(result, "busy:", 5))
 		buf[0] = '\0';
-	else if (jtime(t, "last_keepalive", &when))
-		snprintf(buf, sizeof(buf), "%s ago", span((long)(now - when), ago, sizeof(ago)));
+	else if (t->last_keepalive > 0)
+		snprintf(buf, sizeof(buf), "%s ago",
+			 span((long)(now - (time_t)t->last_keepalive), ago, sizeof(ago)));
 	else
 		snprintf(buf, sizeof(buf), "never");
-	if (result && !buf[0]) {
+	if (!buf[0]) {
 		snprintf(buf, sizeof(buf), "%.150s", result);
-	} else if (result && *result) {
+	} else if (*result) {
 		size_t l = strlen(buf);
 		snprintf(buf + l, sizeof(buf) - l, " (%.100s)", result);
 	}
 	clean(buf, row[COL_LAST], CELL);
 
-	if (!jtime(t, "next_keepalive", &when))
+	when = (time_t)t->next_keepalive;
+	if (t->next_keepalive <= 0)
 		snprintf(buf, sizeof(buf), "-");
 	else if (when > now)
 		snprintf(buf, sizeof(buf), "in %s", span((long)(when - now), ago, sizeof(ago)));
@@ -712,20 +925,19 @@ static void target_row(json_t *t, time_t now, char row[NCOLS][CELL])
 }
 
 /* "kernel a1b2c3d4 busy for 2h13m (a busy kernel is not culled)", per busy kernel. */
-static void print_busy(json_t *t, time_t now, FILE *out)
+static void print_busy(const struct target_status *t, time_t now, FILE *out)
 {
-	json_t *k;
-	size_t i;
 	char name[CELL], raw[16], id[16], dur[32];
-	time_t since;
 
-	json_array_foreach(json_object_get(t, "kernels"), i, k) {
-		if (!jtime(k, "busy_since", &since))
+	for (size_t i = 0; i < t->nkernels; i++) {
+		const struct kernel_status *k = &t->kernels[i];
+
+		if (k->busy_since <= 0)
 			continue;
-		snprintf(raw, sizeof(raw), "%.8s", jstr(k, "id") ? jstr(k, "id") : "?");
+		snprintf(raw, sizeof(raw), "%.8s", k->id[0] ? k->id : "?");
 		fprintf(out, "  %s: kernel %s busy for %s (a busy kernel is not culled)\n",
-			clean(jstr(t, "name"), name, sizeof(name)), clean(raw, id, sizeof(id)),
-			span((long)(now - since), dur, sizeof(dur)));
+			clean(t->name, name, sizeof(name)), clean(raw, id, sizeof(id)),
+			span((long)(now - (time_t)k->busy_since), dur, sizeof(dur)));
 	}
 }
 
@@ -733,47 +945,43 @@ static void print_busy(json_t *t, time_t now, FILE *out)
  * "culler sees activity 3 s ago (kernel), 1 s ago (server), 2 s ago (hub)":
  * the ages were read back when the state file was written, stale_s ago.
  */
-static void print_culler(json_t *t, long stale_s, FILE *out)
+static void print_culler(const struct target_status *t, long stale_s, FILE *out)
 {
 	static const char *const layer[] = { "kernel", "server", "hub" };
-	static const char *const key[] = { "kernel_activity_age_s", "server_activity_age_s",
-					   "hub_activity_age_s" };
-	json_t *c = json_object_get(t, "culler");
+	const struct culler_status *c = &t->culler;
+	const long age[] = { c->kernel_age_s, c->server_age_s, c->hub_age_s };
 	char line[CELL], name[CELL], ago[32];
 	size_t n = 0;
 
-	if (!json_is_object(c))
+	if (!c->known)
 		return;
 	if (stale_s < 0)
 		stale_s = 0;
 	for (size_t i = 0; i < 3; i++) {
-		json_t *v = json_object_get(c, key[i]);
-
-		if (!json_is_integer(v) || n >= sizeof(line))
+		if (age[i] < 0 || n >= sizeof(line))
 			continue;
 		n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%s ago (%s)", n ? ", " : "",
-				      span((long)json_integer_value(v) + stale_s, ago, sizeof(ago)),
-				      layer[i]);
+				      span(age[i] + stale_s, ago, sizeof(ago)), layer[i]);
 	}
 	if (n)
-		fprintf(out, "  %s: culler sees activity %s\n", clean(jstr(t, "name"), name, sizeof(name)),
+		fprintf(out, "  %s: culler sees activity %s\n", clean(t->name, name, sizeof(name)),
 			line);
-	if (json_is_string(json_object_get(c, "warning")))
-		fprintf(out, "  %s: warning: %s\n", clean(jstr(t, "name"), name, sizeof(name)),
-			clean(jstr(c, "warning"), line, sizeof(line)));
+	if (c->warning[0])
+		fprintf(out, "  %s: warning: %s\n", clean(t->name, name, sizeof(name)),
+			clean(c->warning, line, sizeof(line)));
 }
 
 static void print_running(const struct agent *ag, time_t now, FILE *out)
 {
 	static const char *const head[NCOLS] = { "target", "url", "kernel", "last keepalive", "next" };
-	json_t *targets = json_object_get(ag->st, "targets"), *t;
-	size_t nt = json_array_size(targets), i;
+	const struct agent_status *st = &ag->st;
+	size_t nt = st->ntargets, i;
 	int width[NCOLS];
 	char (*rows)[NCOLS][CELL] = nt ? calloc(nt, sizeof(*rows)) : NULL;
 	char buf[CELL], when[48], ago[32];
-	time_t started, until;
 
-	if (jtime(ag->st, "started", &started)) {
+	if (st->started > 0) {
+		time_t started = (time_t)st->started;
 		long up = (long)(now - started);
 		if (up < 0)
 			up = 0;
@@ -788,8 +996,8 @@ static void print_running(const struct agent *ag, time_t now, FILE *out)
 	} else if (nt) {
 		for (int c = 0; c < NCOLS; c++)
 			width[c] = (int)strlen(head[c]);
-		json_array_foreach(targets, i, t) {
-			target_row(t, now, rows[i]);
+		for (i = 0; i < nt; i++) {
+			target_row(&st->targets[i], now, rows[i]);
 			for (int c = 0; c < NCOLS; c++)
 				if ((int)strlen(rows[i][c]) > width[c])
 					width[c] = (int)strlen(rows[i][c]);
@@ -804,44 +1012,42 @@ static void print_running(const struct agent *ag, time_t now, FILE *out)
 		fprintf(out, "  (no targets yet)\n");
 	}
 	free(rows);
-	json_array_foreach(targets, i, t) {
-		print_culler(t, (long)(now - ag->mtime), out);
-		print_busy(t, now, out);
+	for (i = 0; i < nt; i++) {
+		print_culler(&st->targets[i], (long)(now - ag->mtime), out);
+		print_busy(&st->targets[i], now, out);
 	}
 	/* --linger: the job has ended, and the agent stays a while longer. */
-	if (jtime(json_object_get(ag->st, "lingering"), "until", &until))
-		fprintf(out, "  lingering: stops in %s (%s)\n", span((long)(until - now), ago, sizeof(ago)),
-			clean(jstr(json_object_get(ag->st, "lingering"), "reason"), buf, sizeof(buf)));
-	fprintf(out, "  stops:  %s\n", clean(jstr(ag->st, "stop"), buf, sizeof(buf)));
-	fprintf(out, "  log:    %s\n", jstr(ag->st, "log") && *jstr(ag->st, "log") ?
-		clean(jstr(ag->st, "log"), buf, sizeof(buf)) : "its terminal (a foreground agent)");
+	if (st->linger_until > 0)
+		fprintf(out, "  lingering: stops in %s (%s)\n",
+			span((long)((time_t)st->linger_until - now), ago, sizeof(ago)),
+			clean(st->linger_reason, buf, sizeof(buf)));
+	fprintf(out, "  stops:  %s\n", clean(st->stop, buf, sizeof(buf)));
+	fprintf(out, "  log:    %s\n", st->log[0] ? clean(st->log, buf, sizeof(buf)) :
+		"its terminal (a foreground agent)");
 	/* The output recorder's file: where a tab's lost output can be found. */
-	json_array_foreach(targets, i, t)
-		if (jstr(t, "record"))
-			fprintf(out, "  record: %s\n", clean(jstr(t, "record"), buf, sizeof(buf)));
+	for (i = 0; i < nt; i++)
+		if (st->targets[i].record[0])
+			fprintf(out, "  record: %s\n", clean(st->targets[i].record, buf, sizeof(buf)));
 }
 
 /* When did a non-running agent end? Its own record, else when it last wrote its state. */
 static time_t exited_at(const struct agent *ag)
 {
-	time_t t;
-
-	return jtime(ag->st, "exited", &t) ? t : ag->mtime;
+	return ag->st.exited > 0 ? (time_t)ag->st.exited : ag->mtime;
 }
 
 static void print_exited(const struct agent *ag, time_t now, FILE *out)
 {
-	const char *why = jstr(ag->st, "exit_reason");
-	json_t *code = json_object_get(ag->st, "exit_code");
+	const struct agent_status *st = &ag->st;
 	time_t t = exited_at(ag);
 	char buf[CELL], ago[32], when[48], rc[24] = "";
 
-	if (json_is_integer(code))
-		snprintf(rc, sizeof(rc), ", exit %d", (int)json_integer_value(code));
+	if (st->exit_code >= 0)
+		snprintf(rc, sizeof(rc), ", exit %d", st->exit_code);
 	fprintf(out, "  agent %d: exited %s ago (%s%s): %s\n", (int)ag->pid,
 		span((long)(now - t), ago, sizeof(ago)), local_time(t, when, sizeof(when)), rc,
-		why ? clean(why, buf, sizeof(buf)) :
-		      "no reason recorded (killed, or the machine restarted?)");
+		st->ended && st->exit_reason[0] ? clean(st->exit_reason, buf, sizeof(buf)) :
+		"no reason recorded (killed, or the machine restarted?)");
 }
 
 void daemon_print_status(const char *dir, FILE *out)
@@ -895,16 +1101,15 @@ static void sleep_ms(long ms)
 }
 
 /* "lab, colab" from the agent's target names, for the stop report. */
-static const char *target_names(json_t *st, char *out, size_t outlen)
+static const char *target_names(const struct agent_status *st, char *out, size_t outlen)
 {
-	json_t *t;
-	size_t i, used = 0;
+	size_t used = 0;
 	char buf[CELL];
 
 	out[0] = '\0';
-	json_array_foreach(json_object_get(st, "targets"), i, t) {
+	for (size_t i = 0; i < st->ntargets; i++) {
 		int n = snprintf(out + used, outlen - used, "%s%s", used ? ", " : "",
-				 clean(jstr(t, "name"), buf, sizeof(buf)));
+				 clean(st->targets[i].name, buf, sizeof(buf)));
 		if (n < 0 || (size_t)n >= outlen - used)
 			break;
 		used += (size_t)n;
@@ -947,7 +1152,7 @@ int daemon_stop(const char *dir, const char *kernel_id, FILE *out)
 		if (!a.v[i].running)
 			continue;
 		if (kernel_id) {
-			id = agent_kernel_match(a.v[i].st, kernel_id, 1);
+			id = agent_kernel_match(&a.v[i], kernel_id, 1);
 			if (!id)
 				continue;
 			if (matched_id && strcmp(matched_id, id) != 0) {
@@ -974,7 +1179,7 @@ int daemon_stop(const char *dir, const char *kernel_id, FILE *out)
 		if (!signalled[i])
 			continue;
 		/* Check again right before the signal: the pid must still be our agent. */
-		if (!agent_alive(a.v[i].pid, a.v[i].st)) {
+		if (!agent_alive(a.v[i].pid, &a.v[i].st)) {
 			signalled[i] = 0;
 			continue;
 		}
@@ -1001,7 +1206,7 @@ int daemon_stop(const char *dir, const char *kernel_id, FILE *out)
 
 		if (!signalled[i])
 			continue;
-		target_names(a.v[i].st, names, sizeof(names));
+		target_names(&a.v[i].st, names, sizeof(names));
 		if (proc_pid_gone(a.v[i].pid)) {
 			stopped++;
 			fprintf(out, "stopped agent %d%s%s\n", (int)a.v[i].pid,

@@ -7,25 +7,34 @@
  * mode 0700, owned by us.
  *
  * State file: <dir>/agent-<pid>.json, mode 0600, replaced atomically
- * (rename) on every write so a reader never sees half a file. Its JSON is
- * built by the caller; the fields --status and --stop read are
+ * (rename) on every write so a reader never sees half a file. Its JSON is the
+ * status model (status.h) in these fields, which no other module names:
  *
  *   pid          number
- *   exe          string: /proc/<pid>/exe at start (daemon_state_write adds it)
  *   started      epoch seconds
- *   kernels      [kernel id, ...]            (what --stop KERNEL matches)
- *   targets      [{name, url (already redacted), kernel (id or null),
+ *   kernels      [kernel id, ...] of every target    (what --stop KERNEL matches)
+ *   targets      [{name, url (redacted), kernel (first kernel's short id, or ""),
+ *                  mode ("execute", "http", "both", "ping"),
+ *                  kernels [{id, short, state, execution_state,
+ *                            busy_since, last_ack (epoch or null), rtt_ms}],
  *                  last_keepalive (epoch or null), last_result (string),
- *                  next_keepalive (epoch or null)}, ...]
- *   stop         human text of the stop conditions, e.g. "when process 42 exits"
+ *                  next_keepalive (epoch or null),
+ *                  culler (null, or {kernel_activity_age_s, server_activity_age_s,
+ *                          hub_activity_age_s (whole seconds or null),
+ *                          warning (string or null)}),
+ *                  acks (number), record (path; absent when not recording)}, ...]
+ *   log          path of the log file ("" for a foreground agent)
+ *   stop         human text of the stop conditions, e.g. "when pid 42 ends"
+ *   exit_reason  null while running, then why it stopped
+ *   exited       null while running, then epoch seconds
+ *   exit_code    absent while running, then the exit code
  *   lingering    absent, or {until (epoch seconds), reason}: the job ended and
  *                --linger keeps the session until then
- *   log          path of the log file
- *   exit_reason  null while running, then why it stopped
- *   exit_code    absent while running, then the exit code
- *   exited       null while running, then epoch seconds
+ *   exe          string: /proc/<pid>/exe at start (added when the model has none)
  *
- * Missing or mistyped fields are shown as "-", never trusted for signals.
+ * Missing or mistyped fields are shown as "-" (or "never", or left out),
+ * never trusted for signals. Older agents' files read the same: the fields
+ * only ever grew.
  *
  * An agent counts as running when its pid is alive (not a zombie) *and*
  * /proc/<pid>/exe is still the exe recorded in its state file: a pid reused
@@ -41,6 +50,8 @@
 #include <sys/types.h>
 
 #include <jansson.h>
+
+#include "status.h"
 
 /* How long daemon_stop() waits for agents to exit after SIGTERM. */
 #define DAEMON_STOP_WAIT_MS 5000
@@ -102,16 +113,43 @@ void daemon_launch_report(int code, const char *msg);
  */
 int daemon_launch_wait(int timeout_ms, char *msg, size_t msglen);
 
+/* The state file's JSON for a (new reference; NULL when it cannot be encoded). */
+json_t *daemon_state_json(const struct agent_status *a);
+
+/* One target's entry of "targets" (new reference). */
+json_t *daemon_target_json(const struct target_status *t);
+
 /*
- * Write state (not stolen) to <dir>/agent-<pid>.json atomically, mode 0600.
- * Adds "exe" (readlink /proc/<pid>/exe) to the file when state has none;
- * state itself is not modified. Returns 0, or -1 after logging why.
+ * Read a state document back into a (which the caller clears with
+ * status_agent_clear). Missing or mistyped fields read as unknown (status.h).
+ * Returns 0, or -1 when doc is not a JSON object or memory ran out; a is
+ * empty then.
+ */
+int daemon_state_parse(json_t *doc, struct agent_status *a);
+
+/*
+ * Write a's state file, <dir>/agent-<a->pid>.json; what the supervisor calls
+ * after each change, and once more at exit with ended, exit_reason,
+ * exit_code and exited set. Returns 0, or -1 after logging why.
+ */
+int daemon_state_store(const char *dir, const struct agent_status *a);
+
+/* Read <dir>/agent-<pid>.json into a (daemon_state_parse); -1 when missing or unreadable. */
+int daemon_state_load(const char *dir, pid_t pid, struct agent_status *a);
+
+/*
+ * The lower level, for a document already built: write state (not stolen)
+ * to <dir>/agent-<pid>.json atomically, mode 0600. Adds "exe" (readlink
+ * /proc/<pid>/exe) to the file when state has none; state itself is not
+ * modified. Returns 0, or -1 after logging why.
  */
 int daemon_state_write(const char *dir, pid_t pid, json_t *state);
 
 /*
- * The agent is exiting: set "exit_reason", "exit_code" and "exited" (now) in state and
- * write it, so --status can show the reason afterwards. Failures are logged.
+ * The agent is exiting: set "exit_reason", "exit_code" and "exited" (now) in
+ * state and write it, so --status can show the reason afterwards. Failures
+ * are logged. (For a document built elsewhere; with the status model, set
+ * those fields and call daemon_state_store.)
  */
 void daemon_state_finish(const char *dir, pid_t pid, json_t *state, int code, const char *reason);
 

@@ -13,6 +13,8 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "daemon.h"
+#include "hub.h"
 #include "kernel_fsm.h"
 #include "kernel_ws.h"
 #include "log.h"
@@ -73,6 +75,7 @@ struct target {
 	const struct target_config *cfg;
 	struct kept *kernels;
 	struct rest_call *call;		/* at most one REST call in flight */
+	struct hub *hub;		/* the hub of a hub user's server; else NULL */
 	struct verify *verify;		/* what the cullers see; NULL for ping targets */
 	struct recorder *rec;		/* output record (record =); NULL when off */
 	unsigned rest_failures;
@@ -331,6 +334,18 @@ static void refused_words(const struct target *t, int status, char *out, size_t 
 	else
 		snprintf(out, outlen, "the server rejected the token (HTTP %d); check token, "
 			 "token_file or JUPYTER_TOKEN", status);
+}
+
+/*
+ * The round is verified: a keepalive acknowledged, a kernel found busy, or
+ * the server answered. Tell the hub (a keepalive of its own, so never for a
+ * server that is down), then read back what the cullers see; the hub's
+ * read-back follows the post.
+ */
+static void round_verified(struct target *t)
+{
+	hub_activity(t->hub);
+	verify_round(t->verify);
 }
 
 /* ---- ending ---- */
@@ -595,7 +610,7 @@ static void model_done(void *ud, const struct rest_reply *r)
 		verify_kernel_model(t->verify, k->id, k->model_activity,
 				    k->st == KS_BUSY ? "busy" : !strcmp(k->model_state, "busy") ?
 				    "idle" : k->model_state);
-		verify_round(t->verify);
+		round_verified(t);
 	}
 	f.exec_state = k->model_state;
 	kept_step(k, KE_MODEL, &f);
@@ -756,7 +771,7 @@ static void kept_safe(struct kept *k)
 	if (k->model_call)
 		k->readback = 1;	/* read back once the model is in */
 	else
-		verify_round(t->verify);
+		round_verified(t);
 }
 
 /* "last seen 2s ago: idle, no activity for 9s": what the culler last saw. */
@@ -1086,16 +1101,16 @@ static enum verdict classify(const struct target *t, const struct rest_reply *r,
 			     char *why, size_t whylen)
 {
 	long s = r->status;
-	const char *hub_user = verify_hub_user(t->verify);
+	const char *user = hub_user(t->hub);
 
 	if (r->curl_code) {
 		snprintf(why, whylen, "cannot reach the server: %s", r->error);
 		return V_FAIL;
 	}
 	if ((s == 401 || s == 403) && is_jupyter(t)) {
-		if (hub_user)
+		if (user)
 			snprintf(why, whylen, "the hub did not accept the token for /user/%s/ (HTTP %ld); "
-				 "check token, token_file or JUPYTER_TOKEN", hub_user, s);
+				 "check token, token_file or JUPYTER_TOKEN", user, s);
 		else
 			refused_words(t, (int)s, why, whylen);
 		return V_AUTH;
@@ -1104,9 +1119,9 @@ static enum verdict classify(const struct target *t, const struct rest_reply *r,
 		/* A redirect to a login page means the token was not accepted; the
 		 * hub redirects /user/NAME/ to /hub/user/NAME/ when the server stopped. */
 		if (contains(r->location, "/login")) {
-			if (hub_user)
+			if (user)
 				snprintf(why, whylen, "the hub did not accept the token for /user/%s/: "
-					 "it redirected to its login page", hub_user);
+					 "it redirected to its login page", user);
 			else
 				snprintf(why, whylen, "the server redirected to its login page: the token was not accepted");
 			return V_AUTH;
@@ -1121,7 +1136,7 @@ static enum verdict classify(const struct target *t, const struct rest_reply *r,
 	/* The hub's proxy answers 502/503 with an HTML page while a server that
 	 * died is still routed; the hub drops the route at its next poll of the
 	 * spawner (Spawner.poll_interval, 30 s) and redirects from then on. */
-	if ((s == 502 || s == 503) && hub_user && !rest_reply_is_json(r)) {
+	if ((s == 502 || s == 503) && user && !rest_reply_is_json(r)) {
 		snprintf(why, whylen, "the user's server is not answering (HTTP %ld from the hub's proxy)", s);
 		return V_MISSING;
 	}
@@ -1299,7 +1314,7 @@ static void rest_done(void *ud, const struct rest_reply *r)
 		set_result(t, "ok: HTTP %ld", r->status);
 	/* With kernels, their model reads start the read-back. */
 	if (!t->kernels)
-		verify_round(t->verify);
+		round_verified(t);
 out:
 	t->once_rest_ok = 1;
 	once_check(t);
@@ -1397,7 +1412,8 @@ struct target *target_new(struct target_env *env, const struct target_config *tc
 		return NULL;
 	t->env = env;
 	t->cfg = tc;
-	t->verify = verify_new(env->ctx, env->rest, tc);
+	t->hub = hub_new(env->ctx, env->rest, tc);
+	t->verify = verify_new(env->ctx, env->rest, tc, t->hub);
 	if (is_jupyter(t))
 		t->rec = recorder_open(tc->record, tc->record_max, tc->kernel == KSEL_ALL);
 	if (env->once)
@@ -1439,6 +1455,8 @@ void target_stop(struct target *t)
 	t->call = NULL;
 	verify_free(t->verify);
 	t->verify = NULL;
+	hub_free(t->hub);
+	t->hub = NULL;
 	while ((k = t->kernels)) {
 		t->kernels = k->next;
 		kept_free(k);
@@ -1457,6 +1475,7 @@ void target_free(struct target *t)
 void target_set_config(struct target *t, const struct target_config *tc)
 {
 	t->cfg = tc;
+	hub_set_config(t->hub, tc);
 	verify_set_config(t->verify, tc);
 }
 
@@ -1592,38 +1611,50 @@ const char *target_verified(const struct target *t)
 	return NULL;
 }
 
-static json_t *time_or_null(double t)
+int target_status(const struct target *t, struct target_status *out)
 {
-	return t > 0 ? json_real(t) : json_null();
+	const struct kept *k;
+	size_t n = 0;
+
+	memset(out, 0, sizeof(*out));
+	snprintf(out->name, sizeof(out->name), "%s", t->cfg->name);
+	log_redact(config_target_url(t->cfg), out->url, sizeof(out->url));
+	snprintf(out->mode, sizeof(out->mode), "%s", !is_jupyter(t) ? "ping" :
+		 t->cfg->mode == MODE_BOTH ? "both" : t->cfg->mode == MODE_HTTP ? "http" : "execute");
+	out->last_keepalive = t->last_ok;
+	snprintf(out->last_result, sizeof(out->last_result), "%s", t->last_result);
+	out->next_keepalive = t->next_round;
+	out->acks = t->acks;
+	verify_status(t->verify, &out->culler);
+	if (t->rec)
+		snprintf(out->record, sizeof(out->record), "%s", recorder_path(t->rec));
+	if (!t->kernels)
+		return 0;
+	out->kernels = calloc(target_kernel_count(t), sizeof(*out->kernels));
+	if (!out->kernels)
+		return -1;
+	for (k = t->kernels; k; k = k->next) {
+		struct kernel_status *ks = &out->kernels[n++];
+
+		snprintf(ks->id, sizeof(ks->id), "%s", k->id);
+		snprintf(ks->state, sizeof(ks->state), "%s", kfsm_state_name(k->st));
+		snprintf(ks->execution_state, sizeof(ks->execution_state), "%s",
+			 k->st == KS_BUSY ? "busy" : k->model_state[0] ? k->model_state : "unknown");
+		ks->busy_since = k->busy_since;
+		ks->last_ack = k->last_ack;
+		ks->rtt_ms = k->rtt_ms;
+	}
+	out->nkernels = n;
+	return 0;
 }
 
 json_t *target_status_json(const struct target *t)
 {
-	char url[1024];
-	json_t *o, *ks;
-	const struct kept *k;
+	struct target_status ts;
+	json_t *o;
 
-	log_redact(config_target_url(t->cfg), url, sizeof(url));
-	ks = json_array();
-	for (k = t->kernels; k; k = k->next)
-		json_array_append_new(ks, json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:i}",
-			"id", k->id, "short", short_id(k->id), "state", kfsm_state_name(k->st),
-			"execution_state", k->st == KS_BUSY ? "busy" :
-				k->model_state[0] ? k->model_state : "unknown",
-			"busy_since", time_or_null(k->busy_since),
-			"last_ack", time_or_null(k->last_ack), "rtt_ms", (int)k->rtt_ms));
-	o = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:s, s:o}",
-		      "name", t->cfg->name, "url", url,
-		      "kernel", t->kernels ? short_id(t->kernels->id) : "",
-		      "mode", !is_jupyter(t) ? "ping" : t->cfg->mode == MODE_BOTH ? "both" :
-			      t->cfg->mode == MODE_HTTP ? "http" : "execute",
-		      "kernels", ks,
-		      "last_keepalive", time_or_null(t->last_ok),
-		      "last_result", t->last_result,
-		      "next_keepalive", time_or_null(t->next_round));
-	json_object_set_new(o, "culler", verify_status_json(t->verify));
-	json_object_set_new(o, "acks", json_integer((json_int_t)t->acks));
-	if (t->rec)
-		json_object_set_new(o, "record", json_string(recorder_path(t->rec)));
+	target_status(t, &ts);
+	o = daemon_target_json(&ts);
+	status_target_clear(&ts);
 	return o;
 }

@@ -18,6 +18,11 @@
  * announcing a shutdown) ends the target, while auto, all and notebook:PATH
  * list again and go on with the next kernel, pinging the server meanwhile.
  *
+ * Once a round is verified (a keepalive acknowledged, a kernel found busy,
+ * or the server answered), the target posts activity to the hub of a hub
+ * user's server (hub.h) and has verify (verify.h) read back what the cullers
+ * see. The target owns its hub and verify.
+ *
  * Every periodic action is an lws sul timer owned by the target; between
  * rounds the process sleeps in the event loop.
  *
@@ -32,6 +37,7 @@
 
 #include "config.h"
 #include "jmsg.h"
+#include "status.h"
 
 struct notify;
 struct rest;
@@ -74,17 +80,22 @@ int target_is_ended(const struct target *t);
 const char *target_name(const struct target *t);
 const struct target_config *target_config(const struct target *t);
 
-/* Kernel ids currently kept, as a JSON array of strings (new reference). */
-json_t *target_kernels_json(const struct target *t);
+/*
+ * For --status and the state file: the target as status.h models it (its
+ * kept kernels, newest first, with their state machine's state; the last and
+ * next round; the culler reading from verify_status). out->kernels is
+ * allocated: free it with status_target_clear(). Returns 0, or -1 when
+ * memory ran out (out then lists no kernels).
+ */
+int target_status(const struct target *t, struct target_status *out);
 
 /*
- * A JSON object for --status and the state file (new reference): name, url
- * (redacted), kernel (short id of the first), mode, kernels [{id, short,
- * state (kfsm_state_name), execution_state, busy_since, last_ack, rtt_ms}],
- * last_keepalive, last_result, next_keepalive (epoch seconds or null) and
- * culler (verify_status_json).
+ * Until the supervisor writes the state with daemon_state_store(): the
+ * target's entry of the state file (daemon_target_json of target_status),
+ * and its kept kernel ids as a JSON array of strings. New references.
  */
 json_t *target_status_json(const struct target *t);
+json_t *target_kernels_json(const struct target *t);
 
 /*
  * The target at a glance, for the terminal status line: "a1b2c3d4 busy 2h13m

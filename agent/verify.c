@@ -1,24 +1,22 @@
 /*
- * verify: read back what the cullers see, and post activity to the hub.
- * See verify.h.
+ * verify: read back what the cullers see, and judge it. See verify.h.
  *
- * One read-back is up to three chains of REST calls, each at most one call
- * in flight: the kept kernels one after another, /api/status, and the hub
- * (the activity post, then the user's model). When the last chain ends, the
+ * One read-back is up to two calls in flight: /api/status, and the hub's
+ * record (hub_read, which follows the target's activity post). The kept
+ * kernels' models come from the target. When both calls are done, the
  * read-back "settles": one log line with the ages, then the checks.
  */
-#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "hub.h"
 #include "jmsg.h"
 #include "log.h"
 #include "rest.h"
 #include "timer.h"
-#include "url.h"
 #include "verify.h"
 
 #define VERIFY_MAX_KERNELS 64
@@ -47,14 +45,11 @@ struct verify {
 	struct lws_context *ctx;
 	struct rest *rest;
 	const struct target_config *tc;
-	char *hub_api, *user, *server;	/* NULL when the target is not a hub server */
-	char *user_path;		/* user percent-encoded for URLs */
-	int hub_read;			/* may read GET {hub}/users/NAME */
-	int hub_post;			/* posts activity (hub_activity on/auto, until refused) */
-	int hub_posted;			/* the hub took this read-back's post */
-	int hub_post_warned;
+	struct hub *hub;		/* the target's; NULL when its server is not a hub's */
+	int hub_pending;		/* a hub_read() has not reported yet */
+	int hub_posted;			/* the hub took an activity post before this read */
 
-	struct rest_call *scall, *hcall;
+	struct rest_call *scall;
 	struct kseen *seen;
 	size_t nseen;
 	struct reading layer[L_COUNT];	/* L_KERNEL unused: kernels are in seen */
@@ -73,99 +68,6 @@ static const char *tname(const struct verify *v)
 }
 
 /* ---- pure helpers ---- */
-
-/* Percent-decode a path segment; NULL when malformed or decoding to NUL or '/'. */
-static char *pct_decode(const char *s, size_t n)
-{
-	char *out = malloc(n + 1);
-
-	if (out && url_pct_decode(s, n, out, n + 1, "/") < 0) {
-		free(out);
-		out = NULL;
-	}
-	return out;
-}
-
-static char *pct_encode(const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	char *out = malloc(strlen(s) * 3 + 1), *o = out;
-
-	if (!out)
-		return NULL;
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-			*o++ = (char)c;
-		} else {
-			*o++ = '%';
-			*o++ = hex[c >> 4];
-			*o++ = hex[c & 15];
-		}
-	}
-	*o = '\0';
-	return out;
-}
-
-/* Length of the path segment at s (up to '/' or the end). */
-static size_t seglen(const char *s)
-{
-	return strcspn(s, "/");
-}
-
-int verify_hub_from_url(const char *url, char **hub_api, char **user, char **server)
-{
-	const char *host, *path, *p;
-
-	if (!strncmp(url, "https://", 8))
-		host = url + 8;
-	else if (!strncmp(url, "http://", 7))
-		host = url + 7;
-	else
-		return -1;
-	if (strpbrk(url, "?#"))
-		return -1;
-	path = strchr(host, '/');
-	if (!path || path == host)
-		return -1;
-	/* The first "/user/" after which only NAME/ or NAME/SERVER/ follows: a
-	 * hub's base URL may itself contain "/user/". */
-	for (p = strstr(path, "/user/"); p; p = strstr(p + 1, "/user/")) {
-		const char *name = p + 6, *srv = NULL, *end;
-		size_t nlen = seglen(name), slen = 0;
-		char *a, *u, *s;
-
-		if (!nlen)
-			continue;
-		end = name + nlen;
-		if (*end == '/' && end[1]) {
-			srv = end + 1;
-			slen = seglen(srv);
-			end = srv + slen;
-		}
-		if (*end == '/')
-			end++;
-		if (*end)
-			continue;
-		u = pct_decode(name, nlen);
-		s = srv ? pct_decode(srv, slen) : strdup("");
-		a = malloc((size_t)(p - url) + sizeof("/hub/api"));
-		if (!u || !s || !a) {
-			free(u);
-			free(s);
-			free(a);
-			return -1;
-		}
-		memcpy(a, url, (size_t)(p - url));
-		strcpy(a + (p - url), "/hub/api");
-		*hub_api = a;
-		*user = u;
-		*server = s;
-		return 0;
-	}
-	return -1;
-}
 
 int verify_did_not_move(double prev, double cur, double still_s, double lag_s)
 {
@@ -383,12 +285,12 @@ static void settle(struct verify *v)
 	int busy;
 	size_t i;
 
-	if (v->scall || v->hcall)
+	if (v->scall || v->hub_pending)
 		return;
 	kact = kernels_oldest(v, &busy);
 	verify_format_ages(line, sizeof(line), age_of(kact, now), busy,
 			   age_of(v->layer[L_SERVER].cur, now),
-			   v->hub_api ? age_of(v->layer[L_HUB].cur, now) : -1);
+			   v->hub ? age_of(v->layer[L_HUB].cur, now) : -1);
 	/* The first read-back is news; later ones are DEBUG unless a layer
 	 * appears or goes, or busy comes or goes (warnings speak for themselves). */
 	ages_shape(line, shape, sizeof(shape));
@@ -480,169 +382,39 @@ static void server_start(struct verify *v)
 		v->scall = start(v, "GET", url, NULL, server_done);
 }
 
-/* ---- the hub ---- */
+/* ---- the hub (hub.c reads it) ---- */
 
-static void hub_read_done(void *ud, const struct rest_reply *r)
+static void hub_done(void *ud, double act, int posted)
 {
 	struct verify *v = ud;
-	json_t *o, *servers;
-	double act = 0;
 
-	v->hcall = NULL;
-	if (!r->curl_code && (r->status == 401 || r->status == 403 || r->status == 404)) {
-		/* The hub answers 404 for a user the token may not see. */
-		v->hub_read = 0;
-		log_info(tname(v), "the token may not read the hub's record of %s's server (HTTP %ld); "
-			 "not reading it back", v->user, r->status);
-		settle(v);
-		return;
-	}
-	if ((o = reply_object(v, "the hub's user model", r))) {
-		servers = json_object_get(o, "servers");
-		if (json_is_object(servers)) {
-			json_t *s = json_object_get(servers, v->server);
-
-			if (s)
-				act = jmsg_activity(s);
-			else
-				log_debug(tname(v), "the hub lists no running server '%s' for %s",
-					  v->server, v->user);
-		} else if (!(act = jmsg_activity(o))) {
-			v->hub_read = 0;
-			log_info(tname(v), "the token may not read the hub's activity for %s; "
-				 "not reading it back", v->user);
-		}
-		/* Without read:servers the user's own last_activity is the closest. */
-		if (act > 0)
-			reading_set(&v->layer[L_HUB], act, timer_mono_s());
-		json_decref(o);
-	}
+	v->hub_pending = 0;
+	v->hub_posted = posted;
+	if (act > 0)
+		reading_set(&v->layer[L_HUB], act, timer_mono_s());
 	settle(v);
-}
-
-static void hub_read_start(struct verify *v)
-{
-	char url[1024];
-
-	if (!v->hub_read)
-		return;
-	if (snprintf(url, sizeof(url), "%s/users/%s", v->hub_api, v->user_path) < (int)sizeof(url))
-		v->hcall = start(v, "GET", url, NULL, hub_read_done);
-}
-
-static void post_refused(struct verify *v, const struct rest_reply *r)
-{
-	char why[200];
-	int permanent = !r->curl_code && r->status >= 300 && r->status < 500;
-
-	if (r->curl_code)
-		snprintf(why, sizeof(why), "%s", r->error);
-	else if (r->status == 403 || r->status == 401)
-		snprintf(why, sizeof(why), "HTTP %ld: the token lacks the users:activity scope", r->status);
-	else
-		snprintf(why, sizeof(why), "HTTP %ld", r->status);
-	if (v->tc->hub_activity == HUB_AUTO) {
-		if (!permanent) {
-			log_debug(tname(v), "could not post activity to the hub: %s", why);
-			return;
-		}
-		v->hub_post = 0;
-		log_info(tname(v), "the hub did not take the activity post (%s); relying on the proxy "
-			 "and the server's own reports", why);
-		return;
-	}
-	if (permanent)
-		v->hub_post = 0;
-	if (!v->hub_post_warned) {
-		v->hub_post_warned = 1;
-		log_warn(tname(v), "hub_activity = on, but the hub did not take the activity post to "
-			 "%s/users/%s/activity (%s)%s", v->hub_api, v->user_path, why,
-			 permanent ? "; not posting again" : "");
-	}
-}
-
-static void hub_post_done(void *ud, const struct rest_reply *r)
-{
-	struct verify *v = ud;
-
-	v->hcall = NULL;
-	if (!r->curl_code && r->status >= 200 && r->status < 300) {
-		v->hub_posted = 1;
-		log_debug(tname(v), "posted activity to the hub");
-	} else {
-		post_refused(v, r);
-	}
-	hub_read_start(v);
-	if (!v->hcall)
-		settle(v);
-}
-
-static void hub_start(struct verify *v)
-{
-	char url[1024], now[40], *body;
-	json_t *doc;
-
-	if (!v->hub_post) {
-		hub_read_start(v);
-		return;
-	}
-	jmsg_now_iso(now, sizeof(now));
-	doc = json_pack("{s:{s:{s:s}}, s:s}", "servers", v->server, "last_activity", now,
-			"last_activity", now);
-	body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-	json_decref(doc);
-	if (body && snprintf(url, sizeof(url), "%s/users/%s/activity", v->hub_api, v->user_path) <
-	    (int)sizeof(url))
-		v->hcall = start(v, "POST", url, body, hub_post_done);
-	free(body);
-	if (!v->hcall)
-		hub_read_start(v);
 }
 
 /* ---- public ---- */
 
 struct verify *verify_new(struct lws_context *ctx, struct rest *rest,
-			  const struct target_config *tc)
+			  const struct target_config *tc, struct hub *hub)
 {
 	struct verify *v;
-	char *derived = NULL;
 
 	if (tc->kind != TARGET_JUPYTER || !tc->url)
 		return NULL;
 	v = calloc(1, sizeof(*v));
-	if (!v || !(v->seen = calloc(VERIFY_MAX_KERNELS, sizeof(*v->seen))))
-		goto fail;
+	if (!v || !(v->seen = calloc(VERIFY_MAX_KERNELS, sizeof(*v->seen)))) {
+		log_error(tc->name, "out of memory");
+		verify_free(v);
+		return NULL;
+	}
 	v->ctx = ctx;
 	v->rest = rest;
 	v->tc = tc;
-	if (verify_hub_from_url(tc->url, &derived, &v->user, &v->server) == 0) {
-		if (tc->hub_api_url) {
-			size_t n = strlen(tc->hub_api_url);
-
-			while (n > 0 && tc->hub_api_url[n - 1] == '/')
-				n--;
-			v->hub_api = strndup(tc->hub_api_url, n);
-			free(derived);
-		} else {
-			v->hub_api = derived;
-		}
-		if (!v->hub_api || !(v->user_path = pct_encode(v->user)))
-			goto fail;
-		v->hub_read = 1;
-		v->hub_post = tc->hub_activity != HUB_OFF;
-		log_debug(tc->name, "hub API %s, user %s, server '%s'", v->hub_api, v->user, v->server);
-	} else if (tc->hub_api_url) {
-		log_warn(tc->name, "hub_api_url is set, but the URL is not a hub user's server "
-			 "(.../user/NAME/): not reading or posting hub activity");
-	} else if (tc->hub_activity == HUB_ON) {
-		log_warn(tc->name, "hub_activity = on, but the hub is unknown: set hub_api_url, or use "
-			 "the hub URL of the server (.../user/NAME/)");
-	}
+	v->hub = hub;
 	return v;
-fail:
-	log_error(tc->name, "out of memory");
-	verify_free(v);
-	return NULL;
 }
 
 static void settle_cb(lws_sorted_usec_list_t *sul)
@@ -671,43 +443,44 @@ void verify_round(struct verify *v)
 	v->last_start = now;
 	if (!v->scall)
 		server_start(v);
-	if (!v->hcall && v->hub_api)
-		hub_start(v);
+	/* The hub's record, after the target's activity post (hub.h). */
+	if (!v->hub_pending && hub_read(v->hub, hub_done, v) == 0)
+		v->hub_pending = 1;
 	/* Nothing could start: settle from the loop, never from inside this call. */
-	if (!v->scall && !v->hcall && v->ctx)
+	if (!v->scall && !v->hub_pending && v->ctx)
 		lws_sul_schedule(v->ctx, 0, &v->sul_settle, settle_cb, 1);
 }
 
-static json_t *age_json(double act, double now)
+/* Whole seconds, -1 when unknown. */
+static long age_s(double act, double now)
 {
 	double a = age_of(act, now);
 
-	return a < 0 ? json_null() : json_integer((json_int_t)(a + 0.5));
+	return a < 0 ? -1 : (long)(a + 0.5);
 }
 
-json_t *verify_status_json(const struct verify *v)
+void verify_status(const struct verify *v, struct culler_status *out)
 {
-	char warning[sizeof(v->warning)];
 	double now = timer_wall_s();
 	size_t i, n = 0;
 	int busy;
 
+	memset(out, 0, sizeof(*out));
+	out->kernel_age_s = out->server_age_s = out->hub_age_s = -1;
 	if (!v)
-		return json_null();
-	warning[0] = '\0';
+		return;
+	out->known = 1;
 	for (i = 0; i < L_COUNT; i++) {
 		if (!v->warning[i][0])
 			continue;
-		n += (size_t)snprintf(warning + n, sizeof(warning) - n, "%s%s", n ? "; " : "",
-				      v->warning[i]);
-		if (n >= sizeof(warning))
+		n += (size_t)snprintf(out->warning + n, sizeof(out->warning) - n, "%s%s",
+				      n ? "; " : "", v->warning[i]);
+		if (n >= sizeof(out->warning))
 			break;
 	}
-	return json_pack("{s:o, s:o, s:o, s:o}",
-			 "kernel_activity_age_s", age_json(kernels_oldest(v, &busy), now),
-			 "server_activity_age_s", age_json(v->layer[L_SERVER].cur, now),
-			 "hub_activity_age_s", v->hub_api ? age_json(v->layer[L_HUB].cur, now) : json_null(),
-			 "warning", warning[0] ? json_string(warning) : json_null());
+	out->kernel_age_s = age_s(kernels_oldest(v, &busy), now);
+	out->server_age_s = age_s(v->layer[L_SERVER].cur, now);
+	out->hub_age_s = v->hub ? age_s(v->layer[L_HUB].cur, now) : -1;
 }
 
 double verify_server_activity(const struct verify *v)
@@ -717,14 +490,8 @@ double verify_server_activity(const struct verify *v)
 
 void verify_set_config(struct verify *v, const struct target_config *tc)
 {
-	/* Identical (config_target_equal), so the hub derived from it stands. */
 	if (v)
 		v->tc = tc;
-}
-
-const char *verify_hub_user(const struct verify *v)
-{
-	return v ? v->user : NULL;
 }
 
 void verify_free(struct verify *v)
@@ -734,11 +501,8 @@ void verify_free(struct verify *v)
 	if (v->ctx)
 		timer_cancel(v->ctx, &v->sul_settle);
 	rest_cancel(v->rest, v->scall);
-	rest_cancel(v->rest, v->hcall);
+	if (v->hub_pending)
+		hub_read_cancel(v->hub);
 	free(v->seen);
-	free(v->hub_api);
-	free(v->user);
-	free(v->server);
-	free(v->user_path);
 	free(v);
 }

@@ -1,9 +1,9 @@
 /*
- * verify: what the cullers see. After a successful round, read back the
- * activity each culler reads, and tell the hub about the activity when
- * allowed: the kernel culler (jupyter_server MappingKernelManager.
- * cull_kernel_if_idle), the server's shutdown_no_activity_timeout (ServerApp.
- * last_activity) and jupyterhub-idle-culler (the hub's last_activity).
+ * verify: what the cullers see, and whether it moves. After a successful
+ * round, read back the activity each culler reads and judge it: the kernel
+ * culler (jupyter_server MappingKernelManager.cull_kernel_if_idle), the
+ * server's shutdown_no_activity_timeout (ServerApp.last_activity) and
+ * jupyterhub-idle-culler (the hub's last_activity).
  *
  *   layer   read back with                       what culls on it
  *   kernel  GET <url>api/kernels/<id>            the kernel culler
@@ -11,22 +11,13 @@
  *           and handed in with verify_kernel_model)
  *   server  GET <url>api/status (last_activity)  shutdown_no_activity_timeout
  *   hub     GET {hub}/users/NAME                 jupyterhub-idle-culler
- *           (servers[SERVER].last_activity)
+ *           (servers[SERVER].last_activity; hub_read, hub.h)
  *
- * Read-backs never create activity themselves: /api/status is not tracked,
- * and the kernel read-back (target.c) carries ?no_track_activity (jupyter_server skips
- * api_last_activity for it), so the server layer shows only real activity.
- *
- * Hub: its API URL is the target's hub_api_url, else derived from a URL of
- * the form …/user/NAME/ or …/user/NAME/SERVER/ (hub at …/hub/api). With
- * hub_activity = on, or auto, each read-back first posts
- *     POST {hub}/users/NAME/activity
- *     {"servers": {SERVER: {"last_activity": now}}, "last_activity": now}
- * as the single-user server itself does, so that the hub culler sees the
- * keepalive even where the proxy reports nothing (traefik-based hubs). When
- * the hub refuses (403), auto stops quietly (one info line), on warns once.
- * A token that may not read the user's model (403/404) stops the hub
- * read-back after one info line.
+ * verify sends nothing that counts as activity: /api/status is not tracked,
+ * the kernel read-back (target.c) carries ?no_track_activity (jupyter_server
+ * skips api_last_activity for it), and the hub's activity post is the
+ * target's (hub_activity, hub.h), so the server layer shows only real
+ * activity.
  *
  * Each read-back logs one line, "culler sees activity 1 s ago (kernel), 0 s
  * ago (server), 3 s ago (hub)". A layer whose activity did not move between
@@ -35,7 +26,7 @@
  * previous reading, not with the agent's clock, so clock skew between the
  * agent and a remote server does not cause false warnings. The hub may lag
  * by its reporting intervals (proxy poll and the server's own post, 300 s
- * each by default) unless the agent posts itself.
+ * each by default) unless it took the target's post before the read.
  *
  * At most one read-back of each kind is in flight; read-backs closer together
  * than half the interval are skipped, so verify_round() may be called after
@@ -43,18 +34,19 @@
  * insecure and timeout, through rest (which never follows redirects). Bodies
  * are never printed.
  *
- * Ownership: verify keeps a pointer to tc (which must outlive it) and copies
- * everything else it is given.
+ * Ownership: verify keeps pointers to tc and hub (which must outlive it; the
+ * target owns both) and copies everything else it is given.
  */
 #ifndef AGENT_VERIFY_H
 #define AGENT_VERIFY_H
 
 #include <stddef.h>
-#include <jansson.h>
 #include <libwebsockets.h>
 
 #include "config.h"
+#include "status.h"
 
+struct hub;
 struct rest;
 struct verify;
 
@@ -64,12 +56,13 @@ struct verify;
  * function below accepts NULL and then does nothing.
  */
 struct verify *verify_new(struct lws_context *ctx, struct rest *rest,
-			  const struct target_config *tc);
+			  const struct target_config *tc, struct hub *hub);
 
 /*
  * A round succeeded (or found the kernels busy). Starts the read-back of the
- * server and the hub (and the hub activity post) unless one ran less than
- * half an interval ago. Never calls back into the caller.
+ * server and the hub (after the target's hub_activity post, if one runs)
+ * unless one ran less than half an interval ago. Never calls back into the
+ * caller.
  */
 void verify_round(struct verify *v);
 
@@ -95,13 +88,12 @@ void verify_kernel_forget(struct verify *v, const char *id);
 void verify_on_settled(struct verify *v, void (*settled)(void *ud), void *ud);
 
 /*
- * For --status and the state file (new reference):
- * {"kernel_activity_age_s": n|null, "server_activity_age_s": n|null,
- *  "hub_activity_age_s": n|null, "warning": "…"|null}
- * Ages are whole seconds from now to the last activity read back (the oldest
- * of the kept kernels); null when unknown. json null for a NULL v.
+ * For --status and the state file: the ages, whole seconds from now to the
+ * last activity read back (the oldest of the kept kernels), -1 when unknown,
+ * and the current "did not move" warnings joined by "; ". out->known is 0
+ * for a NULL v (a target with nothing to read back).
  */
-json_t *verify_status_json(const struct verify *v);
+void verify_status(const struct verify *v, struct culler_status *out);
 
 /* The server's last_activity (epoch seconds) at the latest read-back; 0 = unknown. */
 double verify_server_activity(const struct verify *v);
@@ -109,27 +101,10 @@ double verify_server_activity(const struct verify *v);
 /* A config reload found an identical target config: use tc from now on. */
 void verify_set_config(struct verify *v, const struct target_config *tc);
 
-/*
- * The hub user whose server the target is (from a …/user/NAME/ URL), or NULL
- * when the target is not a hub user's server (or v is NULL). For messages
- * ("the hub did not accept the token for /user/NAME/") and for treating the
- * hub proxy's 503 as a server that went away.
- */
-const char *verify_hub_user(const struct verify *v);
-
 /* Cancel its calls and free. NULL is ignored. */
 void verify_free(struct verify *v);
 
 /* Pure helpers (unit-tested). */
-
-/*
- * Split a hub user-server URL, "http(s)://HOST[/PREFIX]/user/NAME/" or
- * ".../user/NAME/SERVER/" (trailing '/' optional), into the hub API URL
- * "http(s)://HOST[/PREFIX]/hub/api", the user name and the server name ("" for
- * the default server), percent-decoded. Returns 0 and malloc'd strings, or -1
- * (outputs untouched) when url is not of that form.
- */
-int verify_hub_from_url(const char *url, char **hub_api, char **user, char **server);
 
 /*
  * Did a layer fail to move? prev and cur are its activity (epoch seconds) at

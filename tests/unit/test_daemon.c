@@ -103,11 +103,13 @@ static json_t *state_for(pid_t pid, const char *kernel, const char *target)
 {
 	time_t now = time(NULL);
 
-	return json_pack("{s:i, s:I, s:[s], s:[{s:s, s:s, s:s, s:I, s:s, s:I}], s:s, s:s, s:n, s:n}",
+	return json_pack("{s:i, s:I, s:[s], s:[{s:s, s:s, s:s, s:[{s:s}], s:I, s:s, s:I}], s:s, s:s, "
+			 "s:n, s:n}",
 			 "pid", (int)pid, "started", (json_int_t)(now - 3725),
 			 "kernels", kernel,
 			 "targets", "name", target, "url", "http://127.0.0.1:8888/",
-			 "kernel", kernel, "last_keepalive", (json_int_t)(now - 12),
+			 "kernel", kernel, "kernels", "id", kernel,
+			 "last_keepalive", (json_int_t)(now - 12),
 			 "last_result", "ok", "next_keepalive", (json_int_t)(now + 48),
 			 "stop", "when process 4242 exits", "log", "/tmp/agent.log",
 			 "exit_reason", "exited");
@@ -381,6 +383,233 @@ TEST(detach_leaves_the_session)
 	snprintf(log, sizeof(log), "%s/no/such/dir/agent.log", dir);
 	errno = 0;
 	CHECK(daemon_detach(log) == -1 && errno == ENOENT);
+	rm_rf(dir);
+}
+
+/* ---- the status model ---- */
+
+/* An agent with a busy kernel, a kept one and a ping target. */
+static void model_for(struct agent_status *a, pid_t pid)
+{
+	double now = (double)time(NULL);
+	struct target_status *t;
+
+	memset(a, 0, sizeof(*a));
+	a->pid = (int)pid;
+	a->started = now - 3725;
+	snprintf(a->stop, sizeof(a->stop), "when pid 4242 ends");
+	snprintf(a->log, sizeof(a->log), "/tmp/agent.log");
+	a->exit_code = -1;
+	a->ntargets = 2;
+	a->targets = calloc(2, sizeof(*a->targets));
+	t = &a->targets[0];
+	snprintf(t->name, sizeof(t->name), "lab");
+	snprintf(t->url, sizeof(t->url), "http://127.0.0.1:8888/");
+	snprintf(t->mode, sizeof(t->mode), "both");
+	t->nkernels = 2;
+	t->kernels = calloc(2, sizeof(*t->kernels));
+	snprintf(t->kernels[0].id, sizeof(t->kernels[0].id), "4b1d0c2e-1111-2222-3333-444455556666");
+	snprintf(t->kernels[0].state, sizeof(t->kernels[0].state), "busy");
+	snprintf(t->kernels[0].execution_state, sizeof(t->kernels[0].execution_state), "busy");
+	t->kernels[0].busy_since = now - 7980.5;
+	t->kernels[0].last_ack = now - 8000.25;
+	t->kernels[0].rtt_ms = 4;
+	snprintf(t->kernels[1].id, sizeof(t->kernels[1].id), "e5f6a7b8-1111-2222-3333-444455556666");
+	snprintf(t->kernels[1].state, sizeof(t->kernels[1].state), "idle");
+	snprintf(t->kernels[1].execution_state, sizeof(t->kernels[1].execution_state), "unknown");
+	t->last_keepalive = now - 12.75;
+	snprintf(t->last_result, sizeof(t->last_result), "ok: keepalive acknowledged in 3 ms");
+	t->next_keepalive = now + 48.5;
+	t->acks = 77;
+	t->culler.known = 1;
+	t->culler.kernel_age_s = 3;
+	t->culler.server_age_s = 1;
+	t->culler.hub_age_s = -1;
+	snprintf(t->culler.warning, sizeof(t->culler.warning), "the hub's last_activity did not move");
+	snprintf(t->record, sizeof(t->record), "/tmp/lab.record");
+	t = &a->targets[1];
+	snprintf(t->name, sizeof(t->name), "ping");
+	snprintf(t->url, sizeof(t->url), "https://example.org/ping");
+	snprintf(t->mode, sizeof(t->mode), "ping");
+	snprintf(t->last_result, sizeof(t->last_result), "starting");
+	t->culler.kernel_age_s = t->culler.server_age_s = t->culler.hub_age_s = -1;
+}
+
+static int kernel_equal(const struct kernel_status *x, const struct kernel_status *y)
+{
+	return !strcmp(x->id, y->id) && !strcmp(x->state, y->state) &&
+	       !strcmp(x->execution_state, y->execution_state) && x->busy_since == y->busy_since &&
+	       x->last_ack == y->last_ack && x->rtt_ms == y->rtt_ms;
+}
+
+static int target_equal(const struct target_status *x, const struct target_status *y)
+{
+	if (strcmp(x->name, y->name) || strcmp(x->url, y->url) || strcmp(x->mode, y->mode) ||
+	    x->nkernels != y->nkernels || x->last_keepalive != y->last_keepalive ||
+	    strcmp(x->last_result, y->last_result) || x->next_keepalive != y->next_keepalive ||
+	    x->acks != y->acks || strcmp(x->record, y->record) ||
+	    x->culler.known != y->culler.known || x->culler.kernel_age_s != y->culler.kernel_age_s ||
+	    x->culler.server_age_s != y->culler.server_age_s ||
+	    x->culler.hub_age_s != y->culler.hub_age_s || strcmp(x->culler.warning, y->culler.warning))
+		return 0;
+	for (size_t i = 0; i < x->nkernels; i++)
+		if (!kernel_equal(&x->kernels[i], &y->kernels[i]))
+			return 0;
+	return 1;
+}
+
+static int agent_equal(const struct agent_status *x, const struct agent_status *y)
+{
+	if (x->pid != y->pid || x->started != y->started || x->ntargets != y->ntargets ||
+	    strcmp(x->stop, y->stop) || x->linger_until != y->linger_until ||
+	    strcmp(x->linger_reason, y->linger_reason) || strcmp(x->log, y->log) ||
+	    strcmp(x->exe, y->exe) || x->ended != y->ended || strcmp(x->exit_reason, y->exit_reason) ||
+	    x->exit_code != y->exit_code || x->exited != y->exited)
+		return 0;
+	for (size_t i = 0; i < x->ntargets; i++)
+		if (!target_equal(&x->targets[i], &y->targets[i]))
+			return 0;
+	return 1;
+}
+
+TEST(status_model_round_trip)
+{
+	struct agent_status a, b;
+	json_t *doc, *t, *k;
+	char *text;
+
+	model_for(&a, 4242);
+	a.started = (double)(long)a.started;	/* whole seconds in the file */
+	snprintf(a.exe, sizeof(a.exe), "/usr/bin/jupyter-keepalive");
+	a.linger_until = (double)(long)a.started + 9000;
+	snprintf(a.linger_reason, sizeof(a.linger_reason), "watched process 4242 exited");
+
+	/* Through the text, as a reader of the file gets it. */
+	doc = daemon_state_json(&a);
+	CHECK(doc != NULL);
+	text = json_dumps(doc, JSON_INDENT(2));
+	json_decref(doc);
+	doc = json_loads(text, 0, NULL);
+	free(text);
+	CHECK(daemon_state_parse(doc, &b) == 0);
+	CHECK(agent_equal(&a, &b));
+
+	/* The field names and shapes older agents wrote, and the e2e tests read. */
+	CHECK(json_integer_value(json_object_get(doc, "pid")) == 4242);
+	CHECK(json_is_null(json_object_get(doc, "exit_reason")));
+	CHECK(json_is_null(json_object_get(doc, "exited")));
+	CHECK(json_object_get(doc, "exit_code") == NULL);
+	CHECK_STR(json_string_value(json_array_get(json_object_get(doc, "kernels"), 1)),
+		  "e5f6a7b8-1111-2222-3333-444455556666");
+	t = json_array_get(json_object_get(doc, "targets"), 0);
+	CHECK_STR(json_string_value(json_object_get(t, "kernel")), "4b1d0c2e");
+	CHECK(json_integer_value(json_object_get(t, "acks")) == 77);
+	CHECK(json_is_integer(json_object_get(json_object_get(t, "culler"), "kernel_activity_age_s")));
+	CHECK(json_is_null(json_object_get(json_object_get(t, "culler"), "hub_activity_age_s")));
+	k = json_array_get(json_object_get(t, "kernels"), 1);
+	CHECK_STR(json_string_value(json_object_get(k, "short")), "e5f6a7b8");
+	CHECK(json_is_null(json_object_get(k, "busy_since")));
+	t = json_array_get(json_object_get(doc, "targets"), 1);
+	CHECK_STR(json_string_value(json_object_get(t, "kernel")), "");
+	CHECK(json_is_null(json_object_get(t, "culler")));
+	CHECK(json_is_null(json_object_get(t, "last_keepalive")));
+	CHECK(json_object_get(t, "record") == NULL);
+	json_decref(doc);
+	status_agent_clear(&b);
+
+	/* Finished: the reason, the code and when. */
+	a.ended = 1;
+	snprintf(a.exit_reason, sizeof(a.exit_reason), "--for 2h elapsed");
+	a.exit_code = 0;
+	a.exited = (double)(long)a.started + 7200;
+	doc = daemon_state_json(&a);
+	CHECK(json_integer_value(json_object_get(doc, "exit_code")) == 0);
+	CHECK(daemon_state_parse(doc, &b) == 0);
+	CHECK(agent_equal(&a, &b));
+	json_decref(doc);
+	status_agent_clear(&b);
+	status_agent_clear(&a);
+	CHECK(a.targets == NULL && a.ntargets == 0);
+}
+
+TEST(status_model_reads_missing_and_mistyped_fields)
+{
+	struct agent_status b;
+	json_t *doc;
+
+	CHECK(daemon_state_parse(NULL, &b) == -1);
+	doc = json_pack("[]");
+	CHECK(daemon_state_parse(doc, &b) == -1 && b.ntargets == 0);
+	json_decref(doc);
+	/* A file with little in it, and wrong types: unknown, never a crash. */
+	doc = json_loads("{\"pid\": \"12\", \"exit_reason\": 3, \"targets\": [7, {\"url\": 5, "
+			 "\"kernels\": [{\"id\": 1}, \"x\"], \"culler\": {\"kernel_activity_age_s\": "
+			 "2.5, \"server_activity_age_s\": 4}}]}", 0, NULL);
+	CHECK(daemon_state_parse(doc, &b) == 0);
+	CHECK(b.pid == 0 && b.started == 0 && b.ended && !b.exit_reason[0] && b.exit_code == -1);
+	CHECK_STR(b.stop, "-");
+	CHECK_STR(b.log, "");
+	CHECK(b.ntargets == 1);
+	CHECK_STR(b.targets[0].name, "-");
+	CHECK_STR(b.targets[0].url, "-");
+	CHECK(b.targets[0].nkernels == 1 && !b.targets[0].kernels[0].id[0]);
+	CHECK(b.targets[0].culler.known && b.targets[0].culler.kernel_age_s == -1);
+	CHECK(b.targets[0].culler.server_age_s == 4 && b.targets[0].culler.hub_age_s == -1);
+	status_agent_clear(&b);
+	json_decref(doc);
+}
+
+TEST(status_text_from_the_model)
+{
+	char dir[PATH_MAX];
+	struct agent_status a, b;
+	struct capture c;
+	const char *t;
+
+	CHECK(make_tmp(dir) == 0);
+	model_for(&a, getpid());
+	a.linger_until = (double)time(NULL) + 432;
+	snprintf(a.linger_reason, sizeof(a.linger_reason), "watched process 4242 exited");
+	CHECK(daemon_state_store(dir, &a) == 0);
+	CHECK(daemon_state_load(dir, getpid(), &b) == 0);
+	CHECK(b.exe[0] == '/');			/* added: --stop checks it before signalling */
+	b.exe[0] = '\0';
+	CHECK(agent_equal(&a, &b));
+	status_agent_clear(&b);
+
+	cap_open(&c);
+	daemon_print_status(dir, c.f);
+	t = cap_text(&c);
+	CHECK_CONTAINS(t, "running for 1h 02m 05s");
+	CHECK_CONTAINS(t, "target  url");
+	CHECK_CONTAINS(t, "lab     http://127.0.0.1:8888/    4b1d0c2e  1");	/* 12.75 s */
+	CHECK_CONTAINS(t, " s ago (ok: keepalive acknowledged in 3 ms)  in 4");
+	CHECK_CONTAINS(t, "ping    https://example.org/ping            never (starting)");
+	CHECK_CONTAINS(t, "  lab: culler sees activity 3 s ago (kernel), 1 s ago (server)\n");
+	CHECK_CONTAINS(t, "  lab: warning: the hub's last_activity did not move\n");
+	CHECK_CONTAINS(t, "  lab: kernel 4b1d0c2e busy for 2 h 13 min (a busy kernel is not culled)");
+	CHECK(!strstr(t, "e5f6a7b8 busy"));
+	CHECK(!strstr(t, "ping: culler"));
+	CHECK_CONTAINS(t, "lingering: stops in 7 min 1");
+	CHECK_CONTAINS(t, "stops:  when pid 4242 ends");
+	CHECK_CONTAINS(t, "log:    /tmp/agent.log");
+	CHECK_CONTAINS(t, "record: /tmp/lab.record");
+	cap_close(&c);
+
+	/* Finished, it is listed with its reason and code. */
+	a.ended = 1;
+	snprintf(a.exit_reason, sizeof(a.exit_reason), "the server rejected the token");
+	a.exit_code = 3;
+	a.exited = (double)time(NULL) - 60;
+	CHECK(daemon_state_store(dir, &a) == 0);
+	cap_open(&c);
+	daemon_print_status(dir, c.f);
+	t = cap_text(&c);
+	CHECK_CONTAINS(t, "no agent is running");
+	CHECK_CONTAINS(t, "exited 1 min 00 s ago");
+	CHECK_CONTAINS(t, ", exit 3): the server rejected the token");
+	cap_close(&c);
+	status_agent_clear(&a);
 	rm_rf(dir);
 }
 
@@ -792,6 +1021,9 @@ void suite_daemon(void)
 	RUN(status_lists_running_and_exited);
 	RUN(stop_signals_only_our_agents);
 	RUN(detach_leaves_the_session);
+	RUN(status_model_round_trip);
+	RUN(status_model_reads_missing_and_mistyped_fields);
+	RUN(status_text_from_the_model);
 	RUN(watch_pid_fires_when_the_process_exits);
 	RUN(watch_pid_fires_for_a_process_reaped_by_another);
 	RUN(watch_fresh_fires_after_the_window);

@@ -1,69 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for verify's pure helpers: hub URLs, "did not move", the age line. */
+/* Unit tests for verify: "did not move", the age line, and its status without network. */
 #include <stdlib.h>
+#include <time.h>
 
-#include <jansson.h>
-
+#include "hub.h"
 #include "verify.h"
 #include "unit.h"
-
-/* Split url; returns "hub_api|user|server" in out, or "-" when not a hub URL. */
-static const char *split(const char *url, char *out, size_t outlen)
-{
-	char *a = NULL, *u = NULL, *s = NULL;
-
-	if (verify_hub_from_url(url, &a, &u, &s) != 0) {
-		snprintf(out, outlen, "-");
-		CHECK(!a && !u && !s);
-		return out;
-	}
-	snprintf(out, outlen, "%s|%s|%s", a, u, s);
-	free(a);
-	free(u);
-	free(s);
-	return out;
-}
-
-TEST(hub_urls)
-{
-	char b[512];
-
-	CHECK_STR(split("http://127.0.0.1:8000/user/alice/", b, sizeof(b)),
-		  "http://127.0.0.1:8000/hub/api|alice|");
-	CHECK_STR(split("https://hub.example.org/user/alice", b, sizeof(b)),
-		  "https://hub.example.org/hub/api|alice|");
-	CHECK_STR(split("https://hub.example.org/user/alice/gpu/", b, sizeof(b)),
-		  "https://hub.example.org/hub/api|alice|gpu");
-	/* a hub under a prefix */
-	CHECK_STR(split("https://example.org/jhub/user/bob/", b, sizeof(b)),
-		  "https://example.org/jhub/hub/api|bob|");
-	/* percent-encoded names are decoded */
-	CHECK_STR(split("https://h/user/a%40b.org/my%20srv/", b, sizeof(b)),
-		  "https://h/hub/api|a@b.org|my srv");
-	/* a user called "user", a prefix containing /user/ */
-	CHECK_STR(split("https://h/user/user/", b, sizeof(b)), "https://h/hub/api|user|");
-	CHECK_STR(split("https://h/user/x/y/user/carol/", b, sizeof(b)),
-		  "https://h/user/x/y/hub/api|carol|");
-}
-
-TEST(not_hub_urls)
-{
-	char b[256];
-
-	CHECK_STR(split("http://127.0.0.1:8888/", b, sizeof(b)), "-");
-	CHECK_STR(split("http://127.0.0.1:8888/user/", b, sizeof(b)), "-");
-	CHECK_STR(split("http://127.0.0.1:8888/user//", b, sizeof(b)), "-");
-	/* deeper than NAME/SERVER/: a page, not a server's base URL */
-	CHECK_STR(split("https://h/user/alice/lab/tree/", b, sizeof(b)), "-");
-	CHECK_STR(split("https://h/user/alice/?token=x", b, sizeof(b)), "-");
-	CHECK_STR(split("ftp://h/user/alice/", b, sizeof(b)), "-");
-	CHECK_STR(split("https://user/alice/", b, sizeof(b)), "-");
-	/* an encoded '/' or NUL, or a broken escape, is not a name */
-	CHECK_STR(split("https://h/user/a%2Fb/", b, sizeof(b)), "-");
-	CHECK_STR(split("https://h/user/a%00/", b, sizeof(b)), "-");
-	CHECK_STR(split("https://h/user/a%4/", b, sizeof(b)), "-");
-	CHECK_STR(split("https://h/user/a%zz/", b, sizeof(b)), "-");
-}
 
 TEST(did_not_move)
 {
@@ -101,18 +43,17 @@ TEST(age_line)
 TEST(new_and_status_without_network)
 {
 	struct target_config tc = {0};
+	struct culler_status st;
 	struct verify *v;
-	json_t *st;
+	struct hub *h;
 
 	/* ping targets have nothing to read back; NULL is safe everywhere */
 	tc.name = "p";
 	tc.kind = TARGET_PING;
 	tc.ping_url = "https://example.org/ping";
-	CHECK(verify_new(NULL, NULL, &tc) == NULL);
-	CHECK(verify_hub_user(NULL) == NULL);
-	st = verify_status_json(NULL);
-	CHECK(json_is_null(st));
-	json_decref(st);
+	CHECK(verify_new(NULL, NULL, &tc, NULL) == NULL);
+	verify_status(NULL, &st);
+	CHECK(!st.known && st.kernel_age_s == -1 && st.server_age_s == -1 && st.hub_age_s == -1);
 	verify_round(NULL);
 	verify_free(NULL);
 
@@ -122,34 +63,53 @@ TEST(new_and_status_without_network)
 	tc.timeout_ms = 1000;
 	tc.mode = MODE_BOTH;
 	tc.hub_activity = HUB_AUTO;
-	v = verify_new(NULL, NULL, &tc);
+	h = hub_new(NULL, NULL, &tc);
+	v = verify_new(NULL, NULL, &tc, h);
 	CHECK(v != NULL);
-	CHECK_STR(verify_hub_user(v), "alice");
-	st = verify_status_json(v);
-	CHECK(json_is_object(st));
-	CHECK(json_is_null(json_object_get(st, "kernel_activity_age_s")));
-	CHECK(json_is_null(json_object_get(st, "server_activity_age_s")));
-	CHECK(json_is_null(json_object_get(st, "hub_activity_age_s")));
-	CHECK(json_is_null(json_object_get(st, "warning")));
-	json_decref(st);
+	verify_status(v, &st);
+	CHECK(st.known);
+	CHECK(st.kernel_age_s == -1 && st.server_age_s == -1 && st.hub_age_s == -1);
+	CHECK_STR(st.warning, "");
 	verify_free(v);
+	hub_free(h);
+}
 
-	/* a plain server: no hub */
+TEST(status_ages_from_kernel_models)
+{
+	struct target_config tc = {0};
+	struct culler_status st;
+	struct verify *v;
+	double now = (double)time(NULL);
+
+	tc.name = "lab";
+	tc.kind = TARGET_JUPYTER;
 	tc.url = "http://127.0.0.1:9/";
-	v = verify_new(NULL, NULL, &tc);
+	tc.interval_ms = 60000;
+	tc.mode = MODE_EXECUTE;
+	v = verify_new(NULL, NULL, &tc, NULL);
 	CHECK(v != NULL);
-	CHECK(verify_hub_user(v) == NULL);
-	st = verify_status_json(v);
-	CHECK(json_is_null(json_object_get(st, "hub_activity_age_s")));
-	json_decref(st);
+	/* The oldest kept kernel is what the kernel culler acts on first. */
+	verify_kernel_model(v, "k1", now - 30, "idle");
+	verify_kernel_model(v, "k2", now - 4, "idle");
+	verify_kernel_model(v, "k3", 0, "idle");		/* unknown: ignored */
+	verify_status(v, &st);
+	CHECK(st.known);
+	CHECK(st.kernel_age_s >= 29 && st.kernel_age_s <= 31);
+	CHECK(st.server_age_s == -1 && st.hub_age_s == -1);
+	/* A kernel let go no longer counts. */
+	verify_kernel_forget(v, "k1");
+	verify_status(v, &st);
+	CHECK(st.kernel_age_s >= 3 && st.kernel_age_s <= 5);
+	verify_kernel_forget(v, "k2");
+	verify_status(v, &st);
+	CHECK(st.kernel_age_s == -1);
 	verify_free(v);
 }
 
 void suite_verify(void)
 {
-	RUN(hub_urls);
-	RUN(not_hub_urls);
 	RUN(did_not_move);
 	RUN(age_line);
 	RUN(new_and_status_without_network);
+	RUN(status_ages_from_kernel_models);
 }
