@@ -7,6 +7,7 @@ the tail of every server log it used.
 """
 import os
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -89,25 +90,32 @@ class Agents:
         self.dir = tmp_path / "agent"
         self.request = request
         self.runs = []
+        self._lock = threading.Lock()
 
     def env(self, token=None, extra=None):
         return harness.agent_env(self.dir / "env", token=token, extra=extra)
 
     def start(self, args, token=None, env=None):
-        run = harness.start_agent(self.bin, args, env or self.env(token), self.dir)
-        self.runs.append(run)
-        _register(self.request, "_e2e_agents", run)
+        """Start an agent (from any thread: AgentRun picks its file names
+        unlocked)."""
+        with self._lock:
+            run = harness.start_agent(self.bin, args, env or self.env(token), self.dir)
+            self.runs.append(run)
+            _register(self.request, "_e2e_agents", run)
         return run
 
     def run(self, args, token=None, env=None, timeout=60):
+        """Run an agent that ends by itself; returns the finished AgentRun."""
         run = self.start(args, token=token, env=env)
         try:
-            run.wait(timeout)
-        except Exception:
+            harness.exits(run, timeout, "it started")
+        finally:
             run.close()
-            raise TimeoutError("agent did not exit within %d s\n%s" % (timeout, run.describe()))
-        run.close()
         return run
+
+    def status(self, env):
+        """What `agent --status` prints for the state dir that env names."""
+        return self.run(["--status"], env=env, timeout=20).output()
 
     def cleanup(self):
         for run in self.runs:

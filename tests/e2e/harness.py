@@ -11,6 +11,7 @@ import datetime
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -68,6 +69,32 @@ def wait_for(pred, timeout, interval=0.2, what="condition"):
         if time.monotonic() >= deadline:
             raise TimeoutError("timed out after %.0f s waiting for %s" % (timeout, what))
         time.sleep(interval)
+
+
+def pid_alive(pid):
+    """Is process pid running (not gone, not a zombie)?"""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2:].split()[0] not in ("Z", "X")
+
+
+def kill_pid(pid, timeout=5):
+    """Stop a process that is not our child (a detached agent) by id:
+    SIGTERM, then SIGKILL if it is still there after timeout s."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        wait_for(lambda: not pid_alive(pid), timeout, interval=0.1)
+    except TimeoutError:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def _pids_mentioning(needle):
@@ -267,6 +294,23 @@ class JupyterServer:
         if st != 200:
             raise RuntimeError("GET kernel %s -> %s %r" % (kernel_id, st, v))
         return v
+
+    def activity(self, kernel_id):
+        """The kernel's last_activity (what the culler compares)."""
+        return parse_time(self.kernel(kernel_id)["last_activity"])
+
+    def wait_activity(self, kernel_id, after=None, timeout=30):
+        """Wait until the kernel's last_activity is later than `after`
+        (default: now), as a keepalive makes it; return it."""
+        after = after or utcnow()
+
+        def moved():
+            model = self.kernel(kernel_id)
+            assert model is not None, "kernel %s is gone" % kernel_id[:8]
+            t = parse_time(model["last_activity"])
+            return t if t > after else None
+
+        return wait_for(moved, timeout, what="activity on kernel %s" % kernel_id[:8])
 
     def alive(self, kernel_id):
         return self.kernel(kernel_id) is not None
@@ -509,12 +553,38 @@ class KernelChannel:
             if deadline is not None and time.monotonic() >= deadline:
                 return None
 
+    def start_cell(self, code, timeout=60):
+        """Send a user's cell (not silent); return its msg_id once the kernel
+        has said, on this channel, that it runs it. (The server's REST model
+        may see the busy status late on a loaded machine, or never see a
+        short cell's.)"""
+        mid = self.send(jupyter_msg("execute_request", {
+            "code": code, "silent": False, "store_history": True, "user_expressions": {},
+            "allow_stdin": False, "stop_on_error": True}, self.session))
+        self.wait_for_reply(mid, "status", timeout,
+                            lambda c: c.get("execution_state") == "busy")
+        return mid
+
+    def wait_for_reply(self, mid, msg_type="execute_reply", timeout=30, pred=None):
+        """The content of the first message of msg_type caused by request mid
+        (for which pred(content) holds, if given); raises TimeoutError."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or self.ws.closed:
+                raise TimeoutError("no %s for request %s within %.0f s" % (msg_type, mid, timeout))
+            m = self.recv(left)
+            if (m and (m.get("parent_header") or {}).get("msg_id") == mid
+                    and m["header"]["msg_type"] == msg_type
+                    and (pred is None or pred(m.get("content") or {}))):
+                return m.get("content") or {}
+
     def execute(self, code, timeout=30, silent=False, store_history=True):
         msg = jupyter_msg("execute_request", {
             "code": code, "silent": silent, "store_history": store_history,
             "user_expressions": {}, "allow_stdin": False, "stop_on_error": True}, self.session)
         mid = self.send(msg)
-        out, count, replied, idle = [], None, False, False
+        out, count, replied, idle, replied_at = [], None, False, False, 0.0
         deadline = time.monotonic() + timeout
         while not (replied and idle):
             left = deadline - time.monotonic()
@@ -597,6 +667,19 @@ class IOPubMonitor:
                 ids.append(p.get("msg_id"))
         return ids
 
+    def foreign_sessions(self, msg_type="execute_request"):
+        """The session ids of other clients' requests of msg_type, in the
+        order they first appeared: what the kernel saw of each client."""
+        out = []
+        with self._lock:
+            msgs = list(self.messages)
+        for m in msgs:
+            p = m.get("parent_header") or {}
+            if (p.get("msg_type") == msg_type and p.get("session") != self.ch.session
+                    and p.get("session") not in out):
+                out.append(p.get("session"))
+        return out
+
     def foreign_inputs(self):
         """execute_input messages caused by others (non-silent requests)."""
         with self._lock:
@@ -675,7 +758,8 @@ class AgentRun:
             self.proc.send_signal(sig)
 
     def stop(self, sig=signal.SIGTERM, timeout=10):
-        """Signal, wait, kill. Returns the exit code."""
+        """Signal, wait, kill. Returns the exit code. (For the demo and the
+        benchmark; a test that stops an agent asserts how: stop_clean.)"""
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
@@ -711,17 +795,63 @@ def start_agent(agent_bin, args, env, workdir):
     return AgentRun([str(agent_bin)] + [str(a) for a in args], env, workdir)
 
 
-def run_agent(agent_bin, args, env, workdir, timeout=60):
-    """Run the agent to completion; returns the finished AgentRun (see .code,
-    .stdout, .stderr). Kills it and raises TimeoutError after timeout s."""
-    run = start_agent(agent_bin, args, env, workdir)
+# The one way for tests to wait on an agent and to stop it.
+
+SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "runtime error:")
+
+
+def lines(text, pattern):
+    """The lines of text that match the regex pattern."""
+    rx = re.compile(pattern)
+    return [ln for ln in text.splitlines() if rx.search(ln)]
+
+
+def wait_line(run, pattern, since=0, timeout=20, what=None):
+    """Wait for a whole line of the agent's output (stdout and stderr) past
+    offset `since` that matches the regex pattern; return (line, offset just
+    past it). Fails at once if the agent exits first."""
+    rx = re.compile(pattern)
+
+    def seen():
+        running = run.running()     # before reading: a last line is not missed
+        out = run.output()
+        for m in re.finditer(r"[^\n]*\n", out[since:]):
+            if rx.search(m.group(0)):
+                return m.group(0).rstrip("\n"), since + m.end()
+        if not running:
+            raise AssertionError("agent exited (%s) while waiting for %s"
+                                 % (run.code, what or repr(pattern)))
+        return None
+
     try:
-        run.wait(timeout)
+        return wait_for(seen, timeout, interval=0.1, what=what or repr(pattern))
+    except TimeoutError as e:
+        raise AssertionError(str(e)) from None
+
+
+def exits(run, within, what="being asked to stop"):
+    """The agent's exit code; fails if it still runs `within` s from now."""
+    try:
+        return run.wait(within)
     except subprocess.TimeoutExpired:
-        run.close()
-        raise TimeoutError("agent did not exit within %d s\n%s" % (timeout, run.describe()))
-    run.close()
-    return run
+        raise AssertionError("agent still running %.0f s after %s" % (within, what)) from None
+
+
+def assert_no_sanitizer(run):
+    """No AddressSanitizer/UBSan report (when AGENT_BIN is the asan build)."""
+    err = run.stderr
+    for mark in SANITIZER_MARKS:
+        assert mark not in err, "sanitizer report in stderr:\n%s" % tail(run.err_path, 60)
+
+
+def stop_clean(run, sig=signal.SIGTERM, within=10):
+    """Ask a running agent to stop with sig: it must exit 0 within `within`
+    s, with no sanitizer report."""
+    assert run.running(), "agent already exited with %s" % run.code
+    run.send_signal(sig)
+    code = exits(run, within, sig.name)
+    assert_no_sanitizer(run)
+    assert code == 0, "exit %s after %s" % (code, sig.name)
 
 def watch(server, seconds, keep=(), culled=(), agents=()):
     """Poll every second for `seconds`. Fail as soon as a kept kernel is gone

@@ -8,7 +8,6 @@ Tokens reach the agent only through JUPYTER_TOKEN or a config file.
 import re
 import secrets
 import signal
-import subprocess
 import time
 import uuid
 
@@ -21,22 +20,10 @@ SURVIVE = 14      # how long a kept kernel must outlive the culler: > 2 x CULL
 NO_NET = "http://127.0.0.1:9/"   # discard port: config tests must not get that far
 
 
-
-
 def wait_connected(server, kernel_id, timeout=20):
     """Wait until some client (the agent) holds a WebSocket to the kernel."""
     return harness.wait_for(lambda: (server.kernel(kernel_id) or {}).get("connections", 0) >= 1,
                             timeout, what="a connection to kernel %s" % kernel_id)
-
-
-def stop_ok(run, sig=signal.SIGTERM, within=5):
-    """Send sig; the agent must exit 0 within `within` seconds."""
-    run.send_signal(sig)
-    try:
-        code = run.wait(within)
-    except subprocess.TimeoutExpired:
-        pytest.fail("agent still running %d s after %s" % (within, sig.name))
-    assert code == 0, "exit %s after %s" % (code, sig.name)
 
 
 def error_line(output, path, line):
@@ -61,7 +48,7 @@ def test_kept_kernel_survives_control_is_culled(server, agent):
     assert control in gone, "control kernel was not culled within 20 s: culler not working?"
     age = harness.utcnow() - harness.parse_time(server.kernel(kept)["last_activity"])
     assert age.total_seconds() < CULL, "kept kernel idle for %s" % age
-    stop_ok(run, signal.SIGTERM)
+    harness.stop_clean(run, signal.SIGTERM)
 
 
 def test_config_file_auto_kernel_token_file(make_server, agent, write_config, tmp_path):
@@ -79,7 +66,7 @@ def test_config_file_auto_kernel_token_file(make_server, agent, write_config, tm
         "kernel = auto\n" % (srv.url, tok))
     run = agent.start(["-c", cfg, "--foreground"])   # no JUPYTER_TOKEN in env
     harness.watch(srv, SURVIVE, keep=[k], agents=[run])
-    stop_ok(run, signal.SIGINT)
+    harness.stop_clean(run, signal.SIGINT)
 
 
 def test_kernel_all_picks_up_new_kernels(make_server, agent):
@@ -90,7 +77,7 @@ def test_kernel_all_picks_up_new_kernels(make_server, agent):
     harness.watch(srv, 4, keep=[k1, k2], agents=[run])
     k3 = srv.start_kernel()   # started after the agent: must be found on a later round
     harness.watch(srv, SURVIVE, keep=[k1, k2, k3], agents=[run])
-    stop_ok(run)
+    harness.stop_clean(run)
 
 
 def test_notebook_path_keeps_session_kernel(server, agent):
@@ -103,7 +90,7 @@ def test_notebook_path_keeps_session_kernel(server, agent):
     assert control in gone, "control kernel was not culled within 16 s"
     paths = {s["path"]: s["kernel"]["id"] for s in server.sessions()}
     assert paths.get("train.ipynb") == nb_kernel
-    stop_ok(run)
+    harness.stop_clean(run)
 
 
 def test_survives_kernel_restart(server, agent):
@@ -113,7 +100,7 @@ def test_survives_kernel_restart(server, agent):
     wait_connected(server, k)
     server.restart_kernel(k)
     harness.watch(server, SURVIVE, keep=[k], agents=[run])
-    stop_ok(run)
+    harness.stop_clean(run)
 
 
 # ---------------------------------------------------------------------------
@@ -151,7 +138,7 @@ def test_http_mode_moves_server_activity(make_server, agent):
     harness.wait_for(lambda: run.running() and srv.last_activity() > first, 10, interval=0.5,
                      what="a second ping")
     assert run.running()
-    stop_ok(run)
+    harness.stop_clean(run)
     assert srv.kernels() == [], "http mode must not start kernels"
 
 
@@ -198,11 +185,8 @@ def test_kernel_deleted_means_target_gone(server, agent):
                       token=server.token)
     wait_connected(server, k)
     server.delete_kernel(k)
-    try:
-        code = run.wait(60)
-    except subprocess.TimeoutExpired:
-        pytest.fail("agent still running 60 s after its only kernel was shut down")
-    assert code == 1
+    code = harness.exits(run, 60, "its only kernel was shut down")
+    assert code == 1, run.describe()
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
@@ -212,7 +196,7 @@ def test_signal_while_connected_exits_0(server, agent, sig):
                       token=server.token)
     wait_connected(server, k)
     time.sleep(1)
-    stop_ok(run, sig, within=2)
+    harness.stop_clean(run, sig, within=2)   # README: exits within a second
     harness.wait_for(lambda: server.kernel(k)["connections"] == 0, 5,
                      what="the agent's connection to go away")
 

@@ -11,12 +11,12 @@ never stops the agent.
 import json
 import re
 import secrets
-import signal
 import subprocess
 import threading
 
 import pytest
 
+import harness
 from doubles import RecordingHTTPDouble, closed_port_url
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:?\d\d)$")
@@ -50,13 +50,8 @@ def config(notify_url, fmt=None, ping_url=None, extra_agent="", name="tunnel", i
 
 def wait_event(hook, event, timeout, fmt="json"):
     """Wait for a notification of `event`; return the request."""
-    def has(reqs):
-        return any(is_event(r, event, fmt) for r in reqs)
-    try:
-        reqs = hook.wait_for(has, timeout, what="a '%s' notification" % event)
-    except TimeoutError:
-        pytest.fail("no '%s' notification arrived within %d s; got: %r"
-                    % (event, timeout, [r.text() for r in hook.snapshot()]))
+    reqs = hook.wait_for(lambda rs: any(is_event(r, event, fmt) for r in rs), timeout,
+                         what="a '%s' notification" % event)
     return next(r for r in reqs if is_event(r, event, fmt))
 
 
@@ -91,13 +86,6 @@ def check_text_body(req, event):
     return text
 
 
-def exits(run, within, what):
-    try:
-        return run.wait(within)
-    except subprocess.TimeoutExpired:
-        pytest.fail("agent still running %d s after %s" % (within, what))
-
-
 # ---------------------------------------------------------------------------
 
 
@@ -108,7 +96,7 @@ def test_json_started_and_for_stop_condition(agent, write_config, hook, endpoint
     run = agent.start(["-c", path, "--foreground", "--for", "4s"],
                       env=agent.env(extra={"HOOK_KEY": secret}))
     started = wait_event(hook, "started", 10)
-    code = exits(run, 15, "--for 4s expired")
+    code = harness.exits(run, 15, "--for 4s expired")
     assert code == 0, "exit %s after --for 4s" % code
     stop = wait_event(hook, "stop-condition", 3)
 
@@ -126,8 +114,7 @@ def test_started_says_what_it_keeps(agent, write_config, hook, endpoint):
                                name="colab-tunnel"))
     run = agent.start(["-c", path, "--foreground"])
     started = wait_event(hook, "started", 10)
-    run.send_signal(signal.SIGTERM)
-    assert exits(run, 10, "SIGTERM") == 0
+    harness.stop_clean(run)
     b = check_json_body(started, "started")
     assert "colab-tunnel" in (b["target"] or "") + b["reason"], (
         "the 'started' notification does not say what the agent keeps "
@@ -143,7 +130,7 @@ def test_text_while_pid_stop_condition(agent, write_config, hook, endpoint):
         path = write_config(config(hook.url("/notify"), None, endpoint.url("/ping")))
         run = agent.start(["-c", path, "--foreground", "--while-pid", str(job.pid)])
         started = wait_event(hook, "started", 10, fmt="text")
-        code = exits(run, 15, "the watched process ended")
+        code = harness.exits(run, 15, "the watched process ended")
     finally:
         if job.poll() is None:
             job.kill()
@@ -160,7 +147,7 @@ def test_json_target_lost_when_token_rejected(agent, write_config, hook, server)
     path = write_config(config(hook.url("/notify"), "json"))
     run = agent.start(["-c", path, "--url", server.url, "--foreground", "--interval", "2s"],
                       token=wrong)
-    code = exits(run, 20, "the server rejected the token")
+    code = harness.exits(run, 20, "the server rejected the token")
     assert code == 3, "exit %s with a wrong token (want 3)" % code
     lost = wait_event(hook, "target-lost", 3)
     b = check_json_body(lost, "target-lost")
@@ -175,7 +162,7 @@ def test_text_target_lost_when_ping_gives_up(agent, write_config, hook):
         path = write_config(config(hook.url("/notify"), "text", front.url("/keep-alive/"),
                                    name="colab-tunnel"))
         run = agent.start(["-c", path, "--foreground"])
-        code = exits(run, 20, "two 403 replies")
+        code = harness.exits(run, 20, "two 403 replies")
     assert code == 3, "exit %s after the ping target gave up (want 3)" % code
     lost = wait_event(hook, "target-lost", 3, fmt="text")
     text = check_text_body(lost, "target-lost")
@@ -193,7 +180,6 @@ def test_dead_notify_url_does_not_disturb_keepalives(agent, write_config, endpoi
                        "exited %s" % run.code))
     assert run.running(), "agent exited with %s" % run.code
     assert all(r.status == 200 for r in reqs)
-    run.send_signal(signal.SIGTERM)
-    assert exits(run, 10, "SIGTERM") == 0
+    harness.stop_clean(run)
     assert "notif" in run.stderr.lower(), (
         "the failing notification was not logged:\n" + run.stderr)

@@ -8,13 +8,12 @@ in a row (max_4xx, default 2) end the target with exit 3. Header values are
 secrets and never appear in the output.
 """
 import secrets
-import signal
 import subprocess
 
 import pytest
 
 from doubles import RecordingHTTPDouble
-from harness import wait_for
+import harness
 
 TUNNEL_PATH = "/tun/m/abc/keep-alive/"
 
@@ -41,15 +40,6 @@ def start_pinger(agent, write_config, double, token, flags=(), **cfg):
     return agent.start(["-c", path, "--foreground"] + list(flags), env=env)
 
 
-def stop_ok(run, within=5):
-    run.send_signal(signal.SIGTERM)
-    try:
-        code = run.wait(within)
-    except subprocess.TimeoutExpired:
-        pytest.fail("agent still running %d s after SIGTERM" % within)
-    assert code == 0, "exit %s after SIGTERM" % code
-
-
 def test_ping_target_sends_configured_headers(agent, write_config, tunnel):
     token = secrets.token_hex(16)
     run = start_pinger(agent, write_config, tunnel, token)
@@ -59,7 +49,7 @@ def test_ping_target_sends_configured_headers(agent, write_config, tunnel):
     except subprocess.TimeoutExpired:
         pass
     reqs = tunnel.snapshot()
-    stop_ok(run)
+    harness.stop_clean(run)
     good = [r for r in reqs
             if r.method == "GET" and r.path == TUNNEL_PATH
             and r.header("X-Colab-Tunnel") == "Google"
@@ -74,10 +64,7 @@ def test_two_4xx_stop_the_target_with_exit_3(agent, write_config, verbose):
     token = secrets.token_hex(16)
     with RecordingHTTPDouble(statuses=[403, 403], default=403) as front:
         run = start_pinger(agent, write_config, front, token, flags=["-v"] if verbose else [])
-        try:
-            code = run.wait(20)
-        except subprocess.TimeoutExpired:
-            pytest.fail("agent still running 20 s after two 403 replies were due")
+        code = harness.exits(run, 20, "two 403 replies were due")
         reqs = front.snapshot()
     assert code == 3, "exit %s after 403, 403 (want 3)" % code
     assert len(reqs) == 2, "want exactly 2 requests before giving up, got %r" % reqs
@@ -104,7 +91,7 @@ def test_5xx_backs_off_then_recovers(agent, write_config, tunnel):
     assert ok >= 3 and all(r.status == 503 for r in reqs[:ok])
 
     # Recovery: the 200 is logged, the agent runs on.
-    wait_for(lambda: "HTTP 200" in run.output(), 5, what="the 200 in the log")
+    harness.wait_for(lambda: "HTTP 200" in run.output(), 5, what="the 200 in the log")
     assert run.running(), "agent exited with %s after recovering" % run.code
 
     # The next ping after the 200 (collected before judging the pacing).
@@ -112,7 +99,7 @@ def test_5xx_backs_off_then_recovers(agent, write_config, tunnel):
     after_reqs = tunnel.wait_count(n + 1, 3 * interval)
     after = after_reqs[n].at - after_reqs[n - 1].at
     assert run.running(), "agent exited with %s after recovering" % run.code
-    stop_ok(run)
+    harness.stop_clean(run)
 
     t = [r.at for r in reqs[:ok + 1]]
     gaps = [round(b - a, 2) for a, b in zip(t, t[1:])]
