@@ -16,6 +16,7 @@
 #include "daemon.h"
 #include "hub.h"
 #include "kernel_fsm.h"
+#include "kernel_list.h"
 #include "kernel_ws.h"
 #include "log.h"
 #include "notify.h"
@@ -200,99 +201,6 @@ int target_ws_url(const char *base, const char *kernel_id, const char *session_i
 	n = snprintf(out, outlen, "%s%s%sapi/kernels/%s/channels?session_id=%s", scheme, rest,
 		     rest[0] && rest[strlen(rest) - 1] == '/' ? "" : "/", kernel_id, session_id);
 	return n < 0 || (size_t)n >= outlen ? -1 : 0;
-}
-
-/* "train.ipynb" and "/train.ipynb" name the same notebook. */
-static int same_path(const char *a, const char *b)
-{
-	while (*a == '/')
-		a++;
-	while (*b == '/')
-		b++;
-	return strcmp(a, b) == 0;
-}
-
-json_t *target_pick_kernels(enum kernel_select sel, const char *arg, const char *body)
-{
-	json_t *doc, *ids, *item;
-	json_t *best = NULL;
-	size_t i, junk = 0;
-
-	doc = json_loads(body, 0, NULL);
-	if (!json_is_array(doc)) {
-		json_decref(doc);
-		return NULL;
-	}
-	ids = json_array();
-	json_array_foreach(doc, i, item) {
-		json_t *kernel = item;
-		const char *id;
-
-		if (sel == KSEL_NOTEBOOK) {
-			const char *path = json_string_value(json_object_get(item, "path"));
-
-			if (!path || !arg || !same_path(path, arg))
-				continue;
-			kernel = json_object_get(item, "kernel");
-		}
-		id = json_string_value(json_object_get(kernel, "id"));
-		if (!id) {
-			junk++;
-			continue;
-		}
-		switch (sel) {
-		case KSEL_ALL:
-		case KSEL_NOTEBOOK:
-			json_array_append_new(ids, json_string(id));
-			break;
-		case KSEL_AUTO:
-			if (!best || jmsg_activity(kernel) > jmsg_activity(best))
-				best = kernel;
-			break;
-		case KSEL_ID:
-			if (arg && !strcmp(id, arg))
-				json_array_append_new(ids, json_string(id));
-			break;
-		}
-	}
-	if (best)
-		json_array_append_new(ids, json_string(json_string_value(json_object_get(best, "id"))));
-	/* Entries, none of them a kernel or session: not what a Jupyter server sends. */
-	if (junk && junk == json_array_size(doc)) {
-		json_decref(ids);
-		ids = NULL;
-	}
-	json_decref(doc);
-	return ids;
-}
-
-char *target_session_paths(const char *body, char *out, size_t outlen)
-{
-	json_t *doc = json_loads(body ? body : "", 0, NULL), *item;
-	size_t i, n = 0;
-
-	if (!outlen)
-		return out;
-	out[0] = '\0';
-	json_array_foreach(doc, i, item) {
-		const char *path = json_string_value(json_object_get(item, "path"));
-		int w;
-
-		if (!path)
-			continue;
-		w = snprintf(out + n, outlen - n, "%s%s", n ? ", " : "", path);
-		if (w < 0 || (size_t)w >= outlen - n) {
-			/* cut: end with an ellipsis that fits */
-			if (outlen >= 4)
-				snprintf(out + (outlen - 4 > n ? outlen - 4 : n), 4, "...");
-			break;
-		}
-		n += (size_t)w;
-	}
-	json_decref(doc);
-	if (!out[0])
-		snprintf(out, outlen, "none");
-	return out;
 }
 
 int target_cull_advice(long interval_ms, double cull_s, char *out, size_t outlen)
@@ -1013,24 +921,6 @@ static struct kept *kept_add(struct target *t, const char *id)
 	return k;
 }
 
-/* Does a kernel list (/api/kernels) or session list (/api/sessions) name kernel id? */
-static int list_has(const char *body, const char *id)
-{
-	json_t *doc = json_loads(body, 0, NULL), *item;
-	size_t i;
-	int found = 0;
-
-	json_array_foreach(doc, i, item) {
-		const char *a = json_string_value(json_object_get(item, "id"));
-		const char *b = json_string_value(json_object_get(json_object_get(item, "kernel"), "id"));
-
-		if ((a && !strcmp(a, id)) || (b && !strcmp(b, id)))
-			found = 1;
-	}
-	json_decref(doc);
-	return found;
-}
-
 /* Make the kept set equal to ids (a JSON array of strings); body is the list they came from. */
 static void reconcile(struct target *t, json_t *ids, const char *body)
 {
@@ -1057,7 +947,7 @@ static void reconcile(struct target *t, json_t *ids, const char *body)
 		next = k->next;
 		if (k->listed)
 			continue;
-		if (!list_has(body, k->id)) {	/* not there at all: it went away */
+		if (!kernel_list_has(body, k->id)) {	/* not there at all: it went away */
 			snprintf(k->why, sizeof(k->why), "no longer in the server's list");
 			kept_event(k, KE_MISSING);
 			if (t->ended)
@@ -1075,7 +965,7 @@ static void reconcile(struct target *t, json_t *ids, const char *body)
 	if (t->cfg->kernel == KSEL_NOTEBOOK) {
 		char paths[sizeof(t->no_kernel_why) - 100];
 
-		target_session_paths(body, paths, sizeof(paths));
+		kernel_list_paths(body, paths, sizeof(paths));
 		snprintf(t->no_kernel_why, sizeof(t->no_kernel_why),
 			 "no session for notebook '%s'; notebooks with sessions: %s",
 			 t->cfg->kernel_arg, paths);
@@ -1190,40 +1080,22 @@ static void ping_reply(struct target *t, const struct rest_reply *r, enum verdic
  */
 static void resolve_prefix(struct target *t, const char *body)
 {
-	const char *prefix = t->cfg->kernel_arg, *first = NULL, *second = NULL;
-	json_t *doc = json_loads(body, 0, NULL), *item;
-	char running[300];
-	size_t i, n = 0, used = 0;
+	const char *prefix = t->cfg->kernel_arg;
+	struct kernel_list_match m;
 
-	running[0] = '\0';
-	json_array_foreach(doc, i, item) {
-		const char *id = json_string_value(json_object_get(item, "id"));
-
-		if (!id)
-			continue;
-		if (used < sizeof(running))
-			used += (size_t)snprintf(running + used, sizeof(running) - used, "%s%.8s",
-						 used ? ", " : "", id);
-		if (strncasecmp(id, prefix, strlen(prefix)))
-			continue;
-		if (!n++)
-			first = id;
-		else if (n == 2)
-			second = id;
-	}
-	if (n == 1) {
+	kernel_list_prefix(body, prefix, &m);
+	if (m.n == 1) {
 		t->resolving = 0;
-		log_info(t->cfg->name, "kernel %s is %s", prefix, first);
-		if (kept_add(t, first))
+		log_info(t->cfg->name, "kernel %s is %s", prefix, m.first);
+		if (kept_add(t, m.first))
 			round_start(t);
-	} else if (n == 0) {
+	} else if (m.n == 0) {
 		target_end(t, 1, "no running kernel's id starts with %s (running: %s)", prefix,
-			   running[0] ? running : "none");
+			   m.running[0] ? m.running : "none");
 	} else {
 		target_end(t, 2, "kernel id %s is ambiguous: it matches %s and %s%s; give more of it",
-			   prefix, first, second, n > 2 ? " and others" : "");
+			   prefix, m.first, m.second, m.n > 2 ? " and others" : "");
 	}
-	json_decref(doc);
 }
 
 static void rest_done(void *ud, const struct rest_reply *r)
@@ -1287,7 +1159,7 @@ static void rest_done(void *ud, const struct rest_reply *r)
 		return;
 	}
 	if (t->cfg->kernel != KSEL_ID) {
-		json_t *ids = target_pick_kernels(t->cfg->kernel, t->cfg->kernel_arg, r->body);
+		json_t *ids = kernel_list_pick(t->cfg->kernel, t->cfg->kernel_arg, r->body);
 
 		/* An unreadable list is a failure like a 5xx: back off, don't reset. */
 		if (!ids) {

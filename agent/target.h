@@ -2,7 +2,8 @@
  * target: one kept target and its timers.
  *
  * A Jupyter target keeps a set of kernels (one id, the only/most recent one,
- * all of them, or a notebook's), re-listed each round when not fixed. For
+ * all of them, or a notebook's), re-listed each round when not fixed
+ * (kernel_list.h chooses them). For
  * each kept kernel it holds one persistent WebSocket (kernel_ws) and sends one
  * harmless execute_request per round, at most one in flight, never while the
  * kernel is busy. In http mode each round GETs an activity-tracked endpoint
@@ -126,24 +127,10 @@ int target_ws_url(const char *base_url, const char *kernel_id, const char *sessi
 		  char *out, size_t outlen);
 
 /*
- * Choose the kernels to keep from a /api/kernels (array) or /api/sessions
- * reply. sel/arg as in the config. Returns a JSON array of ids (new
- * reference; empty when none match), or NULL when the body is not the
- * expected JSON shape.
- */
-json_t *target_pick_kernels(enum kernel_select sel, const char *arg, const char *body);
-
-/*
  * Is interval_ms too long for a culler timeout of cull_s seconds (more than
  * half of it, so that one lost round could let the culler in)? 1 and advice
  * in out, else 0. cull_s <= 0 means no culler.
  */
 int target_cull_advice(long interval_ms, double cull_s, char *out, size_t outlen);
-
-/*
- * The notebook paths of an /api/sessions reply, comma-separated, into out
- * ("none" when there are none, "…" appended when cut). Returns out.
- */
-char *target_session_paths(const char *body, char *out, size_t outlen);
 
 #endif

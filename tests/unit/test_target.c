@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for the target's pure helpers: backoff, jitter, URLs, kernel choice. */
+/* Unit tests for the target's pure helpers (backoff, jitter, URLs) and kernel_list's choices. */
 #include <stdlib.h>
 
 #include <jansson.h>
 
+#include "kernel_list.h"
 #include "target.h"
 #include "unit.h"
 
@@ -76,40 +77,40 @@ TEST(pick_kernels)
 {
 	json_t *ids;
 
-	ids = target_pick_kernels(KSEL_AUTO, NULL, kernels);
+	ids = kernel_list_pick(KSEL_AUTO, NULL, kernels);
 	CHECK(json_array_size(ids) == 1);
 	CHECK_STR(nth(ids, 0), "bbb");	/* most recently active */
 	json_decref(ids);
 
-	ids = target_pick_kernels(KSEL_ALL, NULL, kernels);
+	ids = kernel_list_pick(KSEL_ALL, NULL, kernels);
 	CHECK(json_array_size(ids) == 3);
 	json_decref(ids);
 
-	ids = target_pick_kernels(KSEL_AUTO, NULL, "[]");
+	ids = kernel_list_pick(KSEL_AUTO, NULL, "[]");
 	CHECK(ids && json_array_size(ids) == 0);
 	json_decref(ids);
 
-	ids = target_pick_kernels(KSEL_NOTEBOOK, "train.ipynb", sessions);
+	ids = kernel_list_pick(KSEL_NOTEBOOK, "train.ipynb", sessions);
 	CHECK(json_array_size(ids) == 1);
 	CHECK_STR(nth(ids, 0), "k-train");
 	json_decref(ids);
 
-	ids = target_pick_kernels(KSEL_NOTEBOOK, "/dir/other.ipynb", sessions);
+	ids = kernel_list_pick(KSEL_NOTEBOOK, "/dir/other.ipynb", sessions);
 	CHECK_STR(nth(ids, 0), "k-other");
 	json_decref(ids);
 
-	ids = target_pick_kernels(KSEL_NOTEBOOK, "missing.ipynb", sessions);
+	ids = kernel_list_pick(KSEL_NOTEBOOK, "missing.ipynb", sessions);
 	CHECK(json_array_size(ids) == 0);
 	json_decref(ids);
 
 	/* Not the shape a Jupyter server sends */
-	CHECK(target_pick_kernels(KSEL_ALL, NULL, "<html>nope</html>") == NULL);
-	CHECK(target_pick_kernels(KSEL_ALL, NULL, "{\"message\":\"x\"}") == NULL);
-	ids = target_pick_kernels(KSEL_ALL, NULL, "[1, \"x\", {\"id\": 5}, {\"id\":\"ok\"}]");
+	CHECK(kernel_list_pick(KSEL_ALL, NULL, "<html>nope</html>") == NULL);
+	CHECK(kernel_list_pick(KSEL_ALL, NULL, "{\"message\":\"x\"}") == NULL);
+	ids = kernel_list_pick(KSEL_ALL, NULL, "[1, \"x\", {\"id\": 5}, {\"id\":\"ok\"}]");
 	CHECK(json_array_size(ids) == 1);
 	json_decref(ids);
 	/* only junk: not a kernel list at all */
-	CHECK(target_pick_kernels(KSEL_ALL, NULL, "[{\"id\":12345}, \"kernel\", null, 3]") == NULL);
+	CHECK(kernel_list_pick(KSEL_ALL, NULL, "[{\"id\":12345}, \"kernel\", null, 3]") == NULL);
 }
 
 TEST(cull_advice)
@@ -130,14 +131,47 @@ TEST(session_paths)
 {
 	char b[64];
 
-	CHECK_STR(target_session_paths("[{\"path\": \"a.ipynb\"}, {\"path\": \"d/b.ipynb\"}]", b, sizeof(b)),
+	CHECK_STR(kernel_list_paths("[{\"path\": \"a.ipynb\"}, {\"path\": \"d/b.ipynb\"}]", b, sizeof(b)),
 		  "a.ipynb, d/b.ipynb");
-	CHECK_STR(target_session_paths("[]", b, sizeof(b)), "none");
-	CHECK_STR(target_session_paths("<html>", b, sizeof(b)), "none");
-	target_session_paths("[{\"path\": \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}, {\"path\": \"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\"}]",
+	CHECK_STR(kernel_list_paths("[]", b, sizeof(b)), "none");
+	CHECK_STR(kernel_list_paths("<html>", b, sizeof(b)), "none");
+	kernel_list_paths("[{\"path\": \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}, {\"path\": \"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\"}]",
 			     b, 40);
 	CHECK(strlen(b) < 40);
 	CHECK_CONTAINS(b, "...");
+}
+
+TEST(list_has_kernels_and_sessions)
+{
+	CHECK(kernel_list_has(kernels, "bbb") == 1);
+	CHECK(kernel_list_has(kernels, "bb") == 0);		/* whole ids only */
+	CHECK(kernel_list_has(sessions, "k-other") == 1);	/* a session's kernel */
+	CHECK(kernel_list_has(sessions, "s1") == 1);		/* ids of either kind */
+	CHECK(kernel_list_has("[]", "bbb") == 0);
+	CHECK(kernel_list_has("<html>", "bbb") == 0);
+}
+
+TEST(prefix_resolves_short_ids)
+{
+	static const char ids[] =
+		"[{\"id\":\"1b8410e4-aaaa-4bbb-8ccc-000000000001\"},"
+		" {\"id\":\"1B8410E4-aaaa-4bbb-8ccc-000000000002\"},"
+		" {\"id\":\"7f00e2c1-aaaa-4bbb-8ccc-000000000003\"}, {\"name\":\"no id\"}]";
+	struct kernel_list_match m;
+
+	CHECK(kernel_list_prefix(ids, "7f00", &m) == 1);
+	CHECK_STR(m.first, "7f00e2c1-aaaa-4bbb-8ccc-000000000003");
+	CHECK_STR(m.second, "");
+	CHECK_STR(m.running, "1b8410e4, 1B8410E4, 7f00e2c1");
+	/* ids are hex: case does not matter; two matches are ambiguous */
+	CHECK(kernel_list_prefix(ids, "1b8410e4", &m) == 2);
+	CHECK_STR(m.first, "1b8410e4-aaaa-4bbb-8ccc-000000000001");
+	CHECK_STR(m.second, "1B8410E4-aaaa-4bbb-8ccc-000000000002");
+	CHECK(kernel_list_prefix(ids, "dead", &m) == 0);
+	CHECK_STR(m.first, "");
+	CHECK(kernel_list_prefix("[]", "dead", &m) == 0);
+	CHECK_STR(m.running, "");
+	CHECK(kernel_list_prefix("<html>", "dead", &m) == 0);
 }
 
 void suite_target(void)
@@ -148,4 +182,6 @@ void suite_target(void)
 	RUN(jitter_stays_in_range);
 	RUN(ws_url_from_base);
 	RUN(pick_kernels);
+	RUN(list_has_kernels_and_sessions);
+	RUN(prefix_resolves_short_ids);
 }
