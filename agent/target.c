@@ -24,19 +24,11 @@
 #include "rest.h"
 #include "target.h"
 #include "timer.h"
-#include "url.h"
+#include "verdict.h"
 #include "verify.h"
 
 #define BACKOFF_BASE_MS 1000
 #define BACKOFF_CAP_MS 60000
-
-/* What a REST reply means for the target. */
-enum verdict {
-	V_OK,
-	V_AUTH,			/* token rejected: end with 3 */
-	V_MISSING,		/* kernel or server not there: grace, then end with 1 */
-	V_FAIL,			/* transient: back off and retry */
-};
 
 struct kept {
 	struct kept *next;
@@ -218,30 +210,17 @@ int target_cull_advice(long interval_ms, double cull_s, char *out, size_t outlen
 	return 1;
 }
 
-/*
- * A 401/403 from Jupyter Server has three causes that look alike (the body
- * is {"message": "Forbidden"} for each): no token sent, a wrong token, or its
- * Host check, which refuses a Host that is not local unless the server sets
- * allow_remote_access (base/handlers.py, check_host).
- */
-static void refused_words(const struct target *t, int status, char *out, size_t outlen)
+/* Who asked, for the words of a refusal (verdict.h). */
+static struct verdict_target who(const struct target *t)
 {
-	const char *url = config_target_url(t->cfg);
-	char host[256];
+	struct verdict_target vt = {
+		.jupyter = is_jupyter(t),
+		.url = config_target_url(t->cfg),
+		.token = t->cfg->token,
+		.hub_user = hub_user(t->hub),
+	};
 
-	if (!t->cfg->token || !*t->cfg->token)
-		snprintf(out, outlen, "the server requires a token and none was given (HTTP %d): set "
-			 "JUPYTER_TOKEN, or token_file = in a config file (a password-only server "
-			 "needs a token in its own config too; see the README)", status);
-	else if (url_host(url, host, sizeof(host)) == 0 && !url_is_loopback(url))
-		snprintf(out, outlen, "the server refused the request (HTTP %d): either the token is "
-			 "wrong (check token, token_file or JUPYTER_TOKEN), or its Host check refused "
-			 "'%.100s' (then its log says \"Blocking request with non-local 'Host'\": use "
-			 "127.0.0.1 in the URL, or set ServerApp.allow_remote_access = True)",
-			 status, host);
-	else
-		snprintf(out, outlen, "the server rejected the token (HTTP %d); check token, "
-			 "token_file or JUPYTER_TOKEN", status);
+	return vt;
 }
 
 /*
@@ -475,15 +454,15 @@ static void model_done(void *ud, const struct rest_reply *r)
 
 	k->model_call = NULL;
 	switch (classify(t, r, why, sizeof(why))) {
-	case V_AUTH:
+	case VERDICT_AUTH:
 		snprintf(k->why, sizeof(k->why), "%s", why);
 		kept_event(k, KE_REFUSED);
 		return;
-	case V_MISSING:
+	case VERDICT_MISSING:
 		snprintf(k->why, sizeof(k->why), "%s", why);
 		kept_event(k, KE_MISSING);
 		return;
-	case V_FAIL:		/* the deadline or the next round asks again */
+	case VERDICT_FAIL:		/* the deadline or the next round asks again */
 		log_debug(t->cfg->name, "kernel %s: reading its model failed: %s", short_id(k->id), why);
 		if (r->curl_code && t->cfg->discovered && k->st != KS_GOING) {
 			/* A discovered server that does not answer has gone away. */
@@ -491,7 +470,7 @@ static void model_done(void *ud, const struct rest_reply *r)
 			kept_event(k, KE_MISSING);
 		}
 		return;
-	case V_OK:
+	case VERDICT_OK:
 		break;
 	}
 	o = json_loadb(r->body, r->len, 0, NULL);
@@ -871,7 +850,9 @@ static void kws_closed(void *ud, int http_status, int abandoned, const char *rea
 
 	k->ws = NULL;
 	if (http_status == 401 || http_status == 403) {
-		refused_words(k->t, http_status, k->why, sizeof(k->why));
+		struct verdict_target vt = who(k->t);
+
+		verdict_refused(&vt, http_status, k->why, sizeof(k->why));
 		kept_event(k, KE_REFUSED);
 		return;
 	}
@@ -982,75 +963,18 @@ static void reconcile(struct target *t, json_t *ids, const char *body)
 
 /* ---- REST ---- */
 
-static int contains(const char *hay, const char *needle)
-{
-	return hay && strstr(hay, needle) != NULL;
-}
-
 static enum verdict classify(const struct target *t, const struct rest_reply *r,
 			     char *why, size_t whylen)
 {
-	long s = r->status;
-	const char *user = hub_user(t->hub);
+	struct verdict_target vt = who(t);
 
-	if (r->curl_code) {
-		snprintf(why, whylen, "cannot reach the server: %s", r->error);
-		return V_FAIL;
-	}
-	if ((s == 401 || s == 403) && is_jupyter(t)) {
-		if (user)
-			snprintf(why, whylen, "the hub did not accept the token for /user/%s/ (HTTP %ld); "
-				 "check token, token_file or JUPYTER_TOKEN", user, s);
-		else
-			refused_words(t, (int)s, why, whylen);
-		return V_AUTH;
-	}
-	if (s >= 300 && s < 400) {
-		/* A redirect to a login page means the token was not accepted; the
-		 * hub redirects /user/NAME/ to /hub/user/NAME/ when the server stopped. */
-		if (contains(r->location, "/login")) {
-			if (user)
-				snprintf(why, whylen, "the hub did not accept the token for /user/%s/: "
-					 "it redirected to its login page", user);
-			else
-				snprintf(why, whylen, "the server redirected to its login page: the token was not accepted");
-			return V_AUTH;
-		}
-		if (contains(r->location, "/hub/")) {
-			snprintf(why, whylen, "the user's server is not running (the hub redirected, HTTP %ld)", s);
-			return V_MISSING;
-		}
-		snprintf(why, whylen, "unexpected redirect (HTTP %ld); is the URL the server's base URL?", s);
-		return V_FAIL;
-	}
-	/* The hub's proxy answers 502/503 with an HTML page while a server that
-	 * died is still routed; the hub drops the route at its next poll of the
-	 * spawner (Spawner.poll_interval, 30 s) and redirects from then on. */
-	if ((s == 502 || s == 503) && user && !rest_reply_is_json(r)) {
-		snprintf(why, whylen, "the user's server is not answering (HTTP %ld from the hub's proxy)", s);
-		return V_MISSING;
-	}
-	if (s == 404 || s == 410 || s == 424) {
-		snprintf(why, whylen, "HTTP %ld", s);
-		return V_MISSING;
-	}
-	if (s >= 200 && s < 300) {
-		if (!is_jupyter(t))
-			return V_OK;
-		if (!rest_reply_is_json(r)) {
-			snprintf(why, whylen, "the server answered HTTP %ld with a page that is not JSON; is the URL a Jupyter server's base URL?", s);
-			return V_FAIL;
-		}
-		return V_OK;
-	}
-	snprintf(why, whylen, "HTTP %ld", s);
-	return V_FAIL;
+	return verdict_of(r, &vt, why, whylen);
 }
 
 static void ping_reply(struct target *t, const struct rest_reply *r, enum verdict v,
 		       const char *why)
 {
-	if (v == V_OK) {
+	if (v == VERDICT_OK) {
 		/* News after a start or a failure; DEBUG while steady. */
 		log_msg(t->rest_failures || !t->last_ok ? LL_INFO : LL_DEBUG, t->cfg->name,
 			"ping answered HTTP %ld in %.0f ms", r->status, r->seconds * 1000);
@@ -1106,11 +1030,11 @@ static void rest_done(void *ud, const struct rest_reply *r)
 
 	t->call = NULL;
 	v = classify(t, r, why, sizeof(why));
-	if (v == V_FAIL && r->curl_code && t->cfg->discovered)
-		v = V_MISSING;
+	if (v == VERDICT_FAIL && r->curl_code && t->cfg->discovered)
+		v = VERDICT_MISSING;
 	if (!is_jupyter(t)) {
 		ping_reply(t, r, v, why);
-		if (v != V_OK) {
+		if (v != VERDICT_OK) {
 			if (t->env->once)
 				target_end(t, 1, "ping failed: %s", why);
 			return;
@@ -1118,10 +1042,10 @@ static void rest_done(void *ud, const struct rest_reply *r)
 		goto out;
 	}
 	switch (v) {
-	case V_AUTH:
+	case VERDICT_AUTH:
 		target_end(t, 3, "%s", why);
 		return;
-	case V_MISSING:
+	case VERDICT_MISSING:
 		if (t->cfg->kernel == KSEL_ID && t->kernels) {
 			snprintf(t->kernels->why, sizeof(t->kernels->why), "%s", why);
 			kept_event(t->kernels, KE_MISSING);
@@ -1141,7 +1065,7 @@ static void rest_done(void *ud, const struct rest_reply *r)
 			retry_sooner(t);
 		}
 		return;
-	case V_FAIL:
+	case VERDICT_FAIL:
 		if (t->env->once) {
 			target_end(t, 1, "%s", why);
 			return;
@@ -1151,7 +1075,7 @@ static void rest_done(void *ud, const struct rest_reply *r)
 		log_warn(t->cfg->name, "%s", why);
 		retry_sooner(t);
 		return;
-	case V_OK:
+	case VERDICT_OK:
 		break;
 	}
 	if (t->resolving) {

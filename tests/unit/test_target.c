@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for the target's pure helpers (backoff, jitter, URLs) and kernel_list's choices. */
+/* Unit tests for the target's pure helpers (backoff, jitter, URLs), kernel_list's choices and verdict's words. */
 #include <stdlib.h>
 
 #include <jansson.h>
 
 #include "kernel_list.h"
 #include "target.h"
+#include "verdict.h"
 #include "unit.h"
 
 TEST(backoff_grows_and_caps)
@@ -174,6 +175,83 @@ TEST(prefix_resolves_short_ids)
 	CHECK(kernel_list_prefix("<html>", "dead", &m) == 0);
 }
 
+/* A reply as rest hands it over: status, content type, body, Location. */
+static struct rest_reply reply(long status, const char *type, const char *body, const char *location)
+{
+	struct rest_reply r = {0};
+
+	r.status = status;
+	r.error = "";
+	r.content_type = type;
+	r.body = body;
+	r.len = strlen(body);
+	r.location = location;
+	return r;
+}
+
+TEST(verdicts_on_replies)
+{
+	struct verdict_target lab = { 1, "http://127.0.0.1:8888/", "secret", NULL };
+	struct verdict_target hub = { 1, "https://hub.example.org/user/alice/", "secret", "alice" };
+	struct verdict_target ping = { 0, "https://example.org/ping", NULL, NULL };
+	struct rest_reply r;
+	char why[512];
+
+	r = reply(200, "application/json", "[]", "");
+	CHECK(verdict_of(&r, &lab, why, sizeof(why)) == VERDICT_OK);
+	r = reply(200, "text/html", "<html>login</html>", "");
+	CHECK(verdict_of(&r, &lab, why, sizeof(why)) == VERDICT_FAIL);
+	CHECK_CONTAINS(why, "not JSON; is the URL a Jupyter server's base URL?");
+	CHECK(verdict_of(&r, &ping, why, sizeof(why)) == VERDICT_OK);	/* any 2xx will do */
+
+	r = reply(0, "", "", "");
+	r.curl_code = 7;
+	r.error = "connection refused";
+	CHECK(verdict_of(&r, &lab, why, sizeof(why)) == VERDICT_FAIL);
+	CHECK_STR(why, "cannot reach the server: connection refused");
+
+	r = reply(404, "application/json", "{}", "");
+	CHECK(verdict_of(&r, &lab, why, sizeof(why)) == VERDICT_MISSING);
+	CHECK_STR(why, "HTTP 404");
+	r = reply(503, "application/json", "{}", "");
+	CHECK(verdict_of(&r, &lab, why, sizeof(why)) == VERDICT_FAIL);
+
+	/* The hub: its proxy's HTML error page for a dead server, its redirects. */
+	r = reply(503, "text/html", "<html>503</html>", "");
+	CHECK(verdict_of(&r, &hub, why, sizeof(why)) == VERDICT_MISSING);
+	CHECK_CONTAINS(why, "not answering (HTTP 503 from the hub's proxy)");
+	r = reply(302, "text/html", "", "https://hub.example.org/hub/user/alice/");
+	CHECK(verdict_of(&r, &hub, why, sizeof(why)) == VERDICT_MISSING);
+	CHECK_CONTAINS(why, "the user's server is not running");
+	r = reply(302, "text/html", "", "https://hub.example.org/hub/login?next=x");
+	CHECK(verdict_of(&r, &hub, why, sizeof(why)) == VERDICT_AUTH);
+	CHECK_CONTAINS(why, "the hub did not accept the token for /user/alice/");
+	r = reply(403, "application/json", "{}", "");
+	CHECK(verdict_of(&r, &hub, why, sizeof(why)) == VERDICT_AUTH);
+	CHECK_CONTAINS(why, "/user/alice/ (HTTP 403)");
+	r = reply(301, "text/html", "", "http://127.0.0.1:8888/elsewhere");
+	CHECK(verdict_of(&r, &lab, why, sizeof(why)) == VERDICT_FAIL);
+	CHECK_CONTAINS(why, "unexpected redirect (HTTP 301)");
+}
+
+TEST(refusal_words_name_the_cause)
+{
+	struct verdict_target t = { 1, "http://127.0.0.1:8888/", NULL, NULL };
+	struct rest_reply r = reply(403, "application/json", "{\"message\": \"Forbidden\"}", "");
+	char why[512];
+
+	CHECK(verdict_of(&r, &t, why, sizeof(why)) == VERDICT_AUTH);
+	CHECK_CONTAINS(why, "requires a token and none was given (HTTP 403)");
+	t.token = "secret";
+	verdict_refused(&t, 401, why, sizeof(why));
+	CHECK_STR(why, "the server rejected the token (HTTP 401); check token, token_file or JUPYTER_TOKEN");
+	/* Not loopback: the server's Host check may be the cause. */
+	t.url = "http://10.1.2.3:8888/";
+	verdict_refused(&t, 403, why, sizeof(why));
+	CHECK_CONTAINS(why, "its Host check refused '10.1.2.3'");
+	CHECK_CONTAINS(why, "allow_remote_access");
+}
+
 void suite_target(void)
 {
 	RUN(cull_advice);
@@ -184,4 +262,6 @@ void suite_target(void)
 	RUN(pick_kernels);
 	RUN(list_has_kernels_and_sessions);
 	RUN(prefix_resolves_short_ids);
+	RUN(verdicts_on_replies);
+	RUN(refusal_words_name_the_cause);
 }
