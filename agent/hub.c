@@ -175,21 +175,6 @@ enum hub_model hub_parse_user(const char *body, size_t len, const char *server, 
 
 /* ---- calls ---- */
 
-static struct rest_call *start(struct hub *h, const char *method, const char *url,
-			       const char *body, rest_done_fn done)
-{
-	struct rest_request req = {0};
-
-	req.url = url;
-	req.method = method;
-	req.body = body;
-	req.token = h->tc->token;
-	req.ca_file = h->tc->ca_file;
-	req.insecure = h->tc->insecure;
-	req.timeout_ms = h->tc->timeout_ms;
-	return rest_start(h->rest, &req, done, h);
-}
-
 /* Hand the reading to the pending reader, if any. */
 static void report(struct hub *h, double act)
 {
@@ -247,7 +232,7 @@ static int read_start(struct hub *h)
 	if (!h->may_read ||
 	    snprintf(url, sizeof(url), "%s/users/%s", h->api, h->user_path) >= (int)sizeof(url))
 		return -1;
-	h->call = start(h, "GET", url, NULL, read_done);
+	h->call = rest_start_for(h->rest, h->tc, "GET", url, NULL, read_done, h);
 	return h->call ? 0 : -1;
 }
 
@@ -367,7 +352,7 @@ void hub_activity(struct hub *h)
 	body = hub_activity_body(h->server, now);
 	if (body && snprintf(url, sizeof(url), "%s/users/%s/activity", h->api, h->user_path) <
 	    (int)sizeof(url))
-		h->call = start(h, "POST", url, body, post_done);
+		h->call = rest_start_for(h->rest, h->tc, "POST", url, body, post_done, h);
 	h->posting = h->call != NULL;
 	free(body);
 }

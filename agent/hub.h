@@ -6,11 +6,11 @@
  *                   form …/user/NAME/ or …/user/NAME/SERVER/ (hub at …/hub/api)
  *   activity post   POST {hub}/users/NAME/activity
  *                   {"servers": {SERVER: {"last_activity": now}}, "last_activity": now}
- *                   as the single-user server itself does (jupyterhub
- *                   singleuser/extension.py, and the hub's apihandlers/users.py
- *                   UserActivityAPIHandler), so that jupyterhub-idle-culler
- *                   sees the keepalive even where the proxy reports nothing
- *                   (traefik-based hubs)
+ *                   as the single-user server itself does (JupyterHub 3.0
+ *                   singleuser/mixins.py notify_activity; the hub takes it
+ *                   in apihandlers/users.py ActivityAPIHandler), so that
+ *                   jupyterhub-idle-culler sees the keepalive even where the
+ *                   proxy reports nothing (traefik-based hubs)
  *   read-back       GET {hub}/users/NAME: servers[SERVER].last_activity, what
  *                   jupyterhub-idle-culler reads
  *

@@ -71,6 +71,24 @@ struct rest *rest_new(struct lws_context *ctx);
 struct rest_call *rest_start(struct rest *rest, const struct rest_request *req,
 			     rest_done_fn done, void *ud);
 
+/* rest_start() of a request to a target's server, with its token, ca_file,
+ * insecure and timeout; body may be NULL. */
+static inline struct rest_call *rest_start_for(struct rest *rest, const struct target_config *tc,
+					       const char *method, const char *url,
+					       const char *body, rest_done_fn done, void *ud)
+{
+	struct rest_request req = {0};
+
+	req.url = url;
+	req.method = method;
+	req.body = body;
+	req.token = tc->token;
+	req.ca_file = tc->ca_file;
+	req.insecure = tc->insecure;
+	req.timeout_ms = tc->timeout_ms;
+	return rest_start(rest, &req, done, ud);
+}
+
 /* Abort a call; its done callback will not be called. NULL is ignored. */
 void rest_cancel(struct rest *rest, struct rest_call *call);
 

@@ -396,19 +396,12 @@ static void kept_found(struct kept *k)
 static struct rest_call *read_api(struct target *t, const char *what, const char *id,
 				  rest_done_fn done, void *ud)
 {
-	struct rest_request req = {0};
 	char url[1024];
 
 	if (snprintf(url, sizeof(url), "%sapi/%s/%s?no_track_activity=1",
 		     config_target_url(t->cfg), what, id) >= (int)sizeof(url))
 		return NULL;
-	req.url = url;
-	req.method = "GET";
-	req.token = t->cfg->token;
-	req.ca_file = t->cfg->ca_file;
-	req.insecure = t->cfg->insecure;
-	req.timeout_ms = t->cfg->timeout_ms;
-	return rest_start(t->env->rest, &req, done, ud);
+	return rest_start_for(t->env->rest, t->cfg, "GET", url, NULL, done, ud);
 }
 
 static void spec_done(void *ud, const struct rest_reply *r)

@@ -140,21 +140,6 @@ static json_t *reply_object(const struct verify *v, const char *what, const stru
 	return o;
 }
 
-static struct rest_call *start(struct verify *v, const char *method, const char *url,
-			       const char *body, rest_done_fn done)
-{
-	struct rest_request req = {0};
-
-	req.url = url;
-	req.method = method;
-	req.body = body;
-	req.token = v->tc->token;
-	req.ca_file = v->tc->ca_file;
-	req.insecure = v->tc->insecure;
-	req.timeout_ms = v->tc->timeout_ms;
-	return rest_start(v->rest, &req, done, v);
-}
-
 /* ---- settling: the log line and the checks ---- */
 
 static double age_of(double act, double now)
@@ -379,7 +364,7 @@ static void server_start(struct verify *v)
 
 	/* /api/status is not tracked: reading it does not move last_activity. */
 	if (snprintf(url, sizeof(url), "%sapi/status", v->tc->url) < (int)sizeof(url))
-		v->scall = start(v, "GET", url, NULL, server_done);
+		v->scall = rest_start_for(v->rest, v->tc, "GET", url, NULL, server_done, v);
 }
 
 /* ---- the hub (hub.c reads it) ---- */

@@ -104,16 +104,24 @@ TEST(user_model_readings)
 	CHECK(hub_parse_user("[1]", 3, "", &act) == HUB_MODEL_INVALID);
 }
 
-TEST(new_knows_the_hub_or_none)
+/* A Jupyter target at url, with hub_activity as given. */
+static struct target_config target(char *url, enum hub_activity act)
 {
 	struct target_config tc = {0};
-	struct hub *h;
 
 	tc.name = "alice";
 	tc.kind = TARGET_JUPYTER;
+	tc.url = url;
 	tc.interval_ms = 60000;
 	tc.timeout_ms = 1000;
-	tc.hub_activity = HUB_AUTO;
+	tc.hub_activity = act;
+	return tc;
+}
+
+TEST(new_knows_the_hub_or_none)
+{
+	struct target_config tc = target("http://127.0.0.1:9/", HUB_AUTO);
+	struct hub *h;
 
 	/* NULL is safe everywhere */
 	CHECK(hub_user(NULL) == NULL);
@@ -124,7 +132,6 @@ TEST(new_knows_the_hub_or_none)
 	hub_free(NULL);
 
 	/* a plain server, and a ping target: no hub */
-	tc.url = "http://127.0.0.1:9/";
 	CHECK(hub_new(NULL, NULL, &tc) == NULL);
 	tc.hub_activity = HUB_ON;		/* warns: the hub is unknown */
 	CHECK(hub_new(NULL, NULL, &tc) == NULL);
@@ -149,18 +156,14 @@ TEST(new_knows_the_hub_or_none)
 
 TEST(read_without_reading_rights_waits_for_nothing)
 {
-	struct target_config tc = {0};
+	static char url[1200];
+	struct target_config tc;
 	struct hub *h;
 
-	tc.name = "alice";
-	tc.kind = TARGET_JUPYTER;
-	tc.interval_ms = 60000;
-	tc.hub_activity = HUB_OFF;
 	/* A URL longer than a request may carry: nothing can start, so the
 	 * reader must not wait for a callback. */
-	static char url[1200];
 	snprintf(url, sizeof(url), "http://127.0.0.1:9/user/%01100d/", 0);
-	tc.url = url;
+	tc = target(url, HUB_OFF);
 	h = hub_new(NULL, NULL, &tc);
 	CHECK(h != NULL);
 	hub_activity(h);			/* off: posts nothing */

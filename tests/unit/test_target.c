@@ -191,47 +191,48 @@ static struct rest_reply reply(long status, const char *type, const char *body, 
 
 TEST(verdicts_on_replies)
 {
-	struct verdict_target lab = { 1, "http://127.0.0.1:8888/", "secret", NULL };
-	struct verdict_target hub = { 1, "https://hub.example.org/user/alice/", "secret", "alice" };
-	struct verdict_target ping = { 0, "https://example.org/ping", NULL, NULL };
+	static const struct verdict_target lab = { 1, "http://127.0.0.1:8888/", "secret", NULL };
+	static const struct verdict_target hub = { 1, "https://h.example.org/user/alice/", "s", "alice" };
+	static const struct verdict_target ping = { 0, "https://example.org/ping", NULL, NULL };
+	static const struct {
+		const struct verdict_target *who;
+		long status;
+		const char *type, *body, *location;
+		enum verdict want;
+		const char *words;	/* in why; NULL: not checked */
+	} cases[] = {
+		{ &lab, 200, "application/json", "[]", "", VERDICT_OK, NULL },
+		{ &lab, 200, "text/html", "<html>login</html>", "", VERDICT_FAIL,
+		  "not JSON; is the URL a Jupyter server's base URL?" },
+		{ &ping, 200, "text/html", "<html>", "", VERDICT_OK, NULL },	/* any 2xx will do */
+		{ &lab, 404, "application/json", "{}", "", VERDICT_MISSING, "HTTP 404" },
+		{ &lab, 503, "application/json", "{}", "", VERDICT_FAIL, "HTTP 503" },
+		{ &lab, 301, "text/html", "", "http://127.0.0.1:8888/x", VERDICT_FAIL,
+		  "unexpected redirect (HTTP 301)" },
+		/* the hub: its proxy's page for a dead server, its redirects, its refusal */
+		{ &hub, 503, "text/html", "<html>503</html>", "", VERDICT_MISSING,
+		  "not answering (HTTP 503 from the hub's proxy)" },
+		{ &hub, 302, "text/html", "", "https://h.example.org/hub/user/alice/", VERDICT_MISSING,
+		  "the user's server is not running" },
+		{ &hub, 302, "text/html", "", "https://h.example.org/hub/login?next=x", VERDICT_AUTH,
+		  "the hub did not accept the token for /user/alice/" },
+		{ &hub, 403, "application/json", "{}", "", VERDICT_AUTH, "/user/alice/ (HTTP 403)" },
+	};
 	struct rest_reply r;
 	char why[512];
 
-	r = reply(200, "application/json", "[]", "");
-	CHECK(verdict_of(&r, &lab, why, sizeof(why)) == VERDICT_OK);
-	r = reply(200, "text/html", "<html>login</html>", "");
-	CHECK(verdict_of(&r, &lab, why, sizeof(why)) == VERDICT_FAIL);
-	CHECK_CONTAINS(why, "not JSON; is the URL a Jupyter server's base URL?");
-	CHECK(verdict_of(&r, &ping, why, sizeof(why)) == VERDICT_OK);	/* any 2xx will do */
-
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		r = reply(cases[i].status, cases[i].type, cases[i].body, cases[i].location);
+		why[0] = '\0';
+		CHECK(verdict_of(&r, cases[i].who, why, sizeof(why)) == cases[i].want);
+		if (cases[i].words)
+			CHECK_CONTAINS(why, cases[i].words);
+	}
 	r = reply(0, "", "", "");
 	r.curl_code = 7;
 	r.error = "connection refused";
 	CHECK(verdict_of(&r, &lab, why, sizeof(why)) == VERDICT_FAIL);
 	CHECK_STR(why, "cannot reach the server: connection refused");
-
-	r = reply(404, "application/json", "{}", "");
-	CHECK(verdict_of(&r, &lab, why, sizeof(why)) == VERDICT_MISSING);
-	CHECK_STR(why, "HTTP 404");
-	r = reply(503, "application/json", "{}", "");
-	CHECK(verdict_of(&r, &lab, why, sizeof(why)) == VERDICT_FAIL);
-
-	/* The hub: its proxy's HTML error page for a dead server, its redirects. */
-	r = reply(503, "text/html", "<html>503</html>", "");
-	CHECK(verdict_of(&r, &hub, why, sizeof(why)) == VERDICT_MISSING);
-	CHECK_CONTAINS(why, "not answering (HTTP 503 from the hub's proxy)");
-	r = reply(302, "text/html", "", "https://hub.example.org/hub/user/alice/");
-	CHECK(verdict_of(&r, &hub, why, sizeof(why)) == VERDICT_MISSING);
-	CHECK_CONTAINS(why, "the user's server is not running");
-	r = reply(302, "text/html", "", "https://hub.example.org/hub/login?next=x");
-	CHECK(verdict_of(&r, &hub, why, sizeof(why)) == VERDICT_AUTH);
-	CHECK_CONTAINS(why, "the hub did not accept the token for /user/alice/");
-	r = reply(403, "application/json", "{}", "");
-	CHECK(verdict_of(&r, &hub, why, sizeof(why)) == VERDICT_AUTH);
-	CHECK_CONTAINS(why, "/user/alice/ (HTTP 403)");
-	r = reply(301, "text/html", "", "http://127.0.0.1:8888/elsewhere");
-	CHECK(verdict_of(&r, &lab, why, sizeof(why)) == VERDICT_FAIL);
-	CHECK_CONTAINS(why, "unexpected redirect (HTTP 301)");
 }
 
 TEST(refusal_words_name_the_cause)
