@@ -66,7 +66,7 @@ struct agent_status {
 	char exe[PATH_MAX];		/* /proc/<pid>/exe at start; "" = unknown */
 	/* Set when it stops: */
 	int ended;			/* 0 while running */
-	char exit_reason[900];
+	char exit_reason[1024];
 	int exit_code;			/* -1 = not recorded */
 	double exited;
 };

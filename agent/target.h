@@ -3,10 +3,9 @@
  *
  * A Jupyter target keeps a set of kernels (one id, the only/most recent one,
  * all of them, or a notebook's), re-listed each round when not fixed
- * (kernel_list.h chooses them). For
- * each kept kernel it holds one persistent WebSocket (kernel_ws) and sends one
- * harmless execute_request per round, at most one in flight, never while the
- * kernel is busy. In http mode each round GETs an activity-tracked endpoint
+ * (kernel_list.h chooses them). For each kept kernel it holds one persistent
+ * WebSocket (kernel_ws) and sends one harmless execute_request per round, at
+ * most one in flight, never while the kernel is busy. In http mode each round GETs an activity-tracked endpoint
  * instead (never /api/status). A ping target GETs or POSTs one URL.
  *
  * Each kept kernel's life is decided by kernel_fsm (kernel_fsm.h): target
@@ -27,8 +26,12 @@
  * Every periodic action is an lws sul timer owned by the target; between
  * rounds the process sleeps in the event loop.
  *
+ * What a server's reply means (the token refused, the kernel or server
+ * gone, a transient failure) is verdict.h's to say.
+ *
  * A target ends for good by calling env->ended(): code 0 after a verified
- * --once round, 1 when what it keeps is gone, 3 when the token was rejected.
+ * --once round, 1 when what it keeps is gone, 2 when a short kernel id
+ * matches several kernels, 3 when the token was rejected.
  */
 #ifndef AGENT_TARGET_H
 #define AGENT_TARGET_H
@@ -44,7 +47,7 @@ struct notify;
 struct rest;
 struct target;
 
-/* What all targets share; owned by main. */
+/* What all targets share; owned by the supervisor. */
 struct target_env {
 	struct lws_context *ctx;
 	struct rest *rest;
