@@ -29,75 +29,16 @@ from garbage_server import GarbageServer, KERNEL_ID, MODES, WS_MODES
 CULL = 6            # the default servers' cull_idle_timeout, seconds
 SURVIVE = 14        # a kept kernel must outlive the culler: > 2 x CULL
 LONG_CULL = 30      # for scenarios whose fault itself outlasts a 6 s culler
-SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "runtime error:")
 
 
 # ---------------------------------------------------------------------------
 # helpers
 
 
-def cpu_seconds(pid):
-    """utime + stime of a process, in seconds (/proc/PID/stat)."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def vm_hwm_kb(pid):
-    """Peak resident set size (VmHWM) in kB."""
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmHWM for pid %d" % pid)
-
-
 def is_sanitized(path):
     """Is this agent binary built with AddressSanitizer (make asan)?"""
     with open(path, "rb") as f:
         return b"__asan_init" in f.read()
-
-
-def lines(text, pattern):
-    rx = re.compile(pattern)
-    return [ln for ln in text.splitlines() if rx.search(ln)]
-
-
-def wait_line(run, pattern, since=0, timeout=20, what=None):
-    """Wait until the agent's output past offset `since` has a line matching
-    pattern; return (line, offset just past it). Fails if the agent exits."""
-    rx = re.compile(pattern)
-    deadline = time.monotonic() + timeout
-    while True:
-        out = run.output()
-        for m in re.finditer(r"[^\n]*\n", out[since:]):
-            if rx.search(m.group(0)):
-                return m.group(0).rstrip("\n"), since + m.end()
-        if not run.running():
-            raise AssertionError("agent exited (%s) while waiting for %s" % (run.code, what or pattern))
-        if time.monotonic() >= deadline:
-            raise AssertionError("no %s within %.0f s" % (what or repr(pattern), timeout))
-        time.sleep(0.2)
-
-
-
-
-def stop_clean(run, within=10):
-    """SIGTERM: exit 0, and no sanitizer report (when AGENT_BIN is the asan build)."""
-    assert run.running(), "agent already exited with %s" % run.code
-    run.send_signal(signal.SIGTERM)
-    try:
-        code = run.wait(within)
-    except subprocess.TimeoutExpired:
-        raise AssertionError("agent still running %d s after SIGTERM" % within)
-    assert_no_sanitizer(run)
-    assert code == 0, "exit %s after SIGTERM" % code
-
-
-def assert_no_sanitizer(run):
-    err = run.stderr
-    for mark in SANITIZER_MARKS:
-        assert mark not in err, "sanitizer report in stderr:\n%s" % harness.tail(run.err_path, 60)
 
 
 def run_parallel(scenarios):
@@ -117,15 +58,6 @@ def run_parallel(scenarios):
         t.join()
     if errors:
         pytest.fail("\n\n".join("[%s] %s" % kv for kv in sorted(errors.items())), pytrace=False)
-
-
-_start_lock = threading.Lock()
-
-
-def start_agent(agent, args, token):
-    """agent.start from any thread (AgentRun picks its file names unlocked)."""
-    with _start_lock:
-        return agent.start(args, token=token)
 
 
 def agent_config(write_config, name, url, kernel, interval="2s", timeout="3s"):
@@ -161,18 +93,18 @@ def test_server_restart(make_server, agent, write_config):
     def notebook_and_explicit_id():
         old_nb = s1.create_session("train.ipynb")["kernel"]["id"]
         fixed = s1.start_kernel()
-        nb = start_agent(agent, ["-c", agent_config(write_config, "nb", s1.url,
-                                                    "notebook:train.ipynb"), "--foreground"], s1.token)
-        fx = start_agent(agent, ["-c", agent_config(write_config, "id", s1.url, fixed), "--foreground"],
-                         s1.token)
-        _, nb_at = wait_line(nb, r"keepalive acknowledged", what="a first keepalive (notebook)")
-        _, fx_at = wait_line(fx, r"keepalive acknowledged", what="a first keepalive (kernel id)")
+        nb = agent.start(["-c", agent_config(write_config, "nb", s1.url, "notebook:train.ipynb"),
+                          "--foreground"], token=s1.token)
+        fx = agent.start(["-c", agent_config(write_config, "id", s1.url, fixed), "--foreground"],
+                         token=s1.token)
+        _, nb_at = harness.wait_line(nb, r"keepalive acknowledged", what="a first keepalive (notebook)")
+        _, fx_at = harness.wait_line(fx, r"keepalive acknowledged", what="a first keepalive (kernel id)")
 
         crash(s1)
         time.sleep(5)    # down: the agents must back off, not give up
         down = nb.output()[nb_at:]
         assert nb.running() and fx.running(), "an agent gave up while the server was down"
-        assert lines(down, r"%s.*reconnecting in" % old_nb[:8]), \
+        assert harness.lines(down, r"%s.*reconnecting in" % old_nb[:8]), \
             "notebook target did not log a reconnect for %s:\n%s" % (old_nb[:8], down)
         d = delays(down)
         assert len(d) <= 6 and d == sorted(d), "reconnect delays do not back off: %s" % d
@@ -181,42 +113,38 @@ def test_server_restart(make_server, agent, write_config):
         new_nb = s1.create_session("train.ipynb")["kernel"]["id"]
         control = s1.start_kernel()
         assert new_nb != old_nb
-        wait_line(nb, r"keeping kernel %s" % new_nb, since=nb_at, timeout=15,
-                  what="the notebook target picking up the new kernel %s" % new_nb[:8])
+        harness.wait_line(nb, r"keeping kernel %s" % new_nb, since=nb_at, timeout=15,
+                          what="the notebook target picking up the new kernel %s" % new_nb[:8])
 
         # (c) the fixed id: 404 from the new server, two intervals of grace, exit 1
-        try:
-            code = fx.wait(30)
-        except subprocess.TimeoutExpired:
-            raise AssertionError("explicit-id agent still running 30 s after the restart\n%s"
-                                 % fx.output())
+        code = harness.exits(fx, 30, "the restart (explicit kernel id)")
         out = fx.output()
         assert code == 1, "explicit kernel id: exit %s, want 1\n%s" % (code, out)
-        said = lines(out, r"gone")
+        said = harness.lines(out, r"gone")
         assert said and any(fixed in ln or fixed[:8] in ln for ln in said), \
             "no clear 'gone' line naming kernel %s:\n%s" % (fixed, out)
-        assert_no_sanitizer(fx)
+        harness.assert_no_sanitizer(fx)
 
         # (a) the notebook's new kernel outlives the culler; the control does not
         gone = harness.watch(s1, SURVIVE, keep=[new_nb], culled=[control], agents=[nb])
         assert control in gone, "control kernel not culled: is the culler working?"
-        stop_clean(nb)
+        harness.stop_clean(nb)
 
     def all_kernels():
         k1 = s2.start_kernel()
-        run = start_agent(agent, ["-c", agent_config(write_config, "all", s2.url, "all"),
-                                  "--foreground"], s2.token)
-        _, at = wait_line(run, r"kernel %s: keepalive acknowledged" % k1[:8], what="a first keepalive")
+        run = agent.start(["-c", agent_config(write_config, "all", s2.url, "all"), "--foreground"],
+                          token=s2.token)
+        _, at = harness.wait_line(run, r"kernel %s: keepalive acknowledged" % k1[:8], what="a first keepalive")
         crash(s2)
         time.sleep(4)
         assert run.running(), "`all` target gave up while the server was down"
         s2.start()
         k2, k3 = s2.start_kernel(), s2.start_kernel()
         for k in (k2, k3):
-            wait_line(run, r"kernel %s: keepalive acknowledged" % k[:8], since=at, timeout=15,
-                      what="a keepalive to the new kernel %s" % k[:8])
+            harness.wait_line(run, r"kernel %s: keepalive acknowledged" % k[:8], since=at, timeout=15,
+                              what="a keepalive to the new kernel %s" % k[:8])
         harness.watch(s2, SURVIVE, keep=[k2, k3], agents=[run])
-        stop_clean(run)
+        harness.stop_clean(run)
 
     run_parallel({"a+c notebook:PATH and explicit id": notebook_and_explicit_id,
                   "b all": all_kernels})
@@ -229,52 +157,49 @@ def test_server_restart(make_server, agent, write_config):
 def test_kernel_restart_and_interrupt(server, agent, write_config):
     k = server.start_kernel()
     control = server.start_kernel()
-    run = agent.start(["-c", agent_config(write_config, "ri", server.url, k), "--foreground", "-v"],
+    run = agent.start(["-c", agent_config(write_config, "ri", server.url, k), "--foreground"],
                       token=server.token)
-    _, at = wait_line(run, r"keepalive acknowledged", what="a first keepalive")
+    _, at = harness.wait_line(run, r"keepalive acknowledged", what="a first keepalive")
 
     server.restart_kernel(k)
-    _, at = wait_line(run, r"keepalive acknowledged", since=at, timeout=20,
-                      what="a keepalive acknowledged after the kernel restart")
+    _, at = harness.wait_line(run, r"keepalive acknowledged", since=at, timeout=20,
+                              what="a keepalive acknowledged after the kernel restart")
 
     # A user's long cell, interrupted from the REST API.
     with server.channel(k) as ch:
-        msg = harness.jupyter_msg("execute_request", {
-            "code": "import time; time.sleep(60)", "silent": False, "store_history": True,
-            "user_expressions": {}, "allow_stdin": False, "stop_on_error": True}, ch.session)
-        mid = ch.send(msg)
-        harness.wait_for(lambda: server.kernel(k)["execution_state"] == "busy", 15,
-                         what="the user's cell to run")
+        mid = ch.start_cell("import time; time.sleep(60)")
         st, body = server.api("POST", "api/kernels/%s/interrupt" % k, {})
         assert st == 204, "interrupt -> %s %r" % (st, body)
-        reply = None
-        deadline = time.monotonic() + 20
-        while reply is None and time.monotonic() < deadline:
-            m = ch.recv(1)
-            if (m and m.get("parent_header", {}).get("msg_id") == mid
-                    and m["header"]["msg_type"] == "execute_reply"):
-                reply = m["content"]
-        assert reply and reply.get("ename") == "KeyboardInterrupt", "interrupt did not land: %r" % reply
+        reply = ch.wait_for_reply(mid, "execute_reply", 20)
+        assert reply.get("ename") == "KeyboardInterrupt", "interrupt did not land: %r" % reply
 
-    _, at = wait_line(run, r"keepalive acknowledged", since=at, timeout=20,
-                      what="a keepalive acknowledged after the interrupt")
+    _, at = harness.wait_line(run, r"keepalive acknowledged", since=at, timeout=20,
+                              what="a keepalive acknowledged after the interrupt")
     gone = harness.watch(server, SURVIVE, keep=[k], culled=[control], agents=[run])
     assert control in gone, "control kernel not culled: is the culler working?"
     out = run.output()
-    assert not lines(out, r"gone|dropping|not found"), "the agent lost track of the kernel:\n" + out
+    assert not harness.lines(out, r"gone|dropping|not found"), "the agent lost track of the kernel:\n" + out
     count, text = server.execute(k, "print(6 * 7)")
     assert text.strip() == "42" and isinstance(count, int), (count, text)
-    stop_clean(run)
+    harness.stop_clean(run)
 
 
 # ---------------------------------------------------------------------------
 # 3. Cut connections and a hung server (fake_proxy)
 
 
-def test_cut_connections(server, make_server, agent, write_config):
+def wait_busy_status(agent, env, kernel_id):
+    """Wait until --status says the agent sees kernel_id busy."""
+    rx = re.compile(r"kernel %s busy for" % kernel_id[:8])
+    return harness.wait_for(lambda: rx.search(agent.status(env)), 30, interval=0.5,
+                            what="--status to say kernel %s is busy" % kernel_id[:8])
+
+
+def test_cut_connections(server, make_server, agent, write_config, tmp_path):
     """Agent -> fake_proxy -> real server. drop and reset use the 6 s culler;
     the stall and refusal scenarios outlast 6 s by design, so their kernels
-    live on a server with a 30 s culler."""
+    live on a server with a 30 s culler. (The agent's CPU time while cut off
+    is the benchmark's business.)"""
     slow = make_server(cull_idle_timeout=LONG_CULL)
     proxies = []
 
@@ -283,65 +208,77 @@ def test_cut_connections(server, make_server, agent, write_config):
         proxies.append(p)
         return p
 
-    def start(name, srv, p, kernel, verbose=False):
-        args = ["-c", agent_config(write_config, name, p.url, kernel), "--foreground"]
-        return start_agent(agent, args + (["-v"] if verbose else []), srv.token)
+    def start(name, srv, p, kernel):
+        """An agent through proxy p, with a state dir of its own for --status."""
+        env = agent.env(token=srv.token, extra={"AGENT_STATE_DIR": str(tmp_path / name)})
+        cfg = agent_config(write_config, name, p.url, kernel)
+        return agent.start(["-c", cfg, "--foreground"], env=env), env
 
     def drop_and_reset():
         k, control = server.start_kernel(), server.start_kernel()
         p = proxy_to(server)
-        run = start("drop", server, p, k, verbose=True)
-        _, at = wait_line(run, r"keepalive acknowledged", what="a first keepalive")
-        for fault in ("drop", "reset"):
-            getattr(p, fault)()
-            _, at = wait_line(run, r"reconnecting in", since=at, timeout=10,
-                              what="the agent noticing the %s" % fault)
-            _, at = wait_line(run, r"connected to kernel", since=at, timeout=10,
-                              what="a reconnect after the %s" % fault)
-            _, at = wait_line(run, r"keepalive acknowledged", since=at, timeout=10,
-                              what="keepalives resuming after the %s" % fault)
-        gone = harness.watch(server, SURVIVE, keep=[k], culled=[control], agents=[run])
-        assert control in gone, "control kernel not culled: is the culler working?"
-        # The server saw these links close: the run keeps its one session id.
-        assert "new session id" not in run.output(), run.output()
-        stop_clean(run)
+        mon = harness.IOPubMonitor(server, k).start()     # direct, not through the proxy
+        try:
+            run, _ = start("drop", server, p, k)
+            _, at = harness.wait_line(run, r"keepalive acknowledged", what="a first keepalive")
+            for fault in ("drop", "reset"):
+                getattr(p, fault)()
+                _, at = harness.wait_line(run, r"reconnecting in", since=at, timeout=10,
+                                          what="the agent noticing the %s" % fault)
+                _, at = harness.wait_line(run, r"connected to kernel", since=at, timeout=10,
+                                          what="a reconnect after the %s" % fault)
+                _, at = harness.wait_line(run, r"keepalive acknowledged", since=at, timeout=10,
+                                          what="keepalives resuming after the %s" % fault)
+            gone = harness.watch(server, SURVIVE, keep=[k], culled=[control], agents=[run])
+            assert control in gone, "control kernel not culled: is the culler working?"
+            # The server saw these links close: the run keeps its one session id.
+            sessions = mon.foreign_sessions()
+            assert len(sessions) == 1, "the agent's keepalives came from sessions %s" % sessions
+        finally:
+            mon.stop()
+        harness.stop_clean(run)
 
     def stall():
         k = slow.start_kernel()
         p = proxy_to(slow)
-        run = start("stall", slow, p, k, verbose=True)
-        _, at = wait_line(run, r"keepalive acknowledged", what="a first keepalive")
-        time.sleep(0.5)
-        p.stall()
-        t0 = time.monotonic()
-        cpu0 = cpu_seconds(run.pid)
-        accepted0 = p.accepted
-        # interval 2 s + reply deadline 3 s, and slack
-        line, at = wait_line(run, r"reconnecting in", since=at, timeout=12,
-                             what="the agent noticing the stall (reply deadline 3 s)")
-        noticed = time.monotonic() - t0
-        time.sleep(max(0, 12 - noticed))          # a 12 s stall in all
-        cpu = cpu_seconds(run.pid) - cpu0
-        tries = p.accepted - accepted0
-        p.resume()
-        resumed = harness.utcnow()
-        # The backoff has grown during the stall (up to ~16 s after four
-        # failures), and the double releases the handshakes it held. Those
-        # carried session ids the agent has since dropped, so they cannot
-        # replace the live connection (with one id, jupyter_server 1.23 could
-        # restore closed channels and never answer again): be generous only
-        # about the backoff.
-        _, at = wait_line(run, r"connected to kernel", since=at, timeout=40,
-                          what="a reconnect once the stall ended")
-        wait_line(run, r"keepalive acknowledged", since=at, timeout=40,
-                  what="keepalives resuming after the stall")
-        harness.wait_for(lambda: harness.parse_time(slow.kernel(k)["last_activity"]) > resumed, 10,
-                         what="the kernel's last_activity to move after the stall")
-        assert cpu < 0.3, "agent used %.2f s CPU during a 12 s stall" % cpu
-        assert tries <= 12, "%d connections (WebSocket and REST) during a 12 s stall" % tries
-        assert "no reply" in line or "no handshake" in line or "pong" in line, line
-        assert "next connection uses a new session id" in run.output(), run.output()
-        stop_clean(run)
+        mon = harness.IOPubMonitor(slow, k).start()       # direct, not through the proxy
+        try:
+            run, _ = start("stall", slow, p, k)
+            _, at = harness.wait_line(run, r"keepalive acknowledged", what="a first keepalive")
+            time.sleep(0.5)
+            p.stall()
+            t0 = time.monotonic()
+            before = mon.foreign_sessions()
+            accepted0 = p.accepted
+            # interval 2 s + reply deadline 3 s, and slack
+            line, at = harness.wait_line(run, r"reconnecting in", since=at, timeout=12,
+                                         what="the agent noticing the stall (reply deadline 3 s)")
+            noticed = time.monotonic() - t0
+            time.sleep(max(0, 12 - noticed))          # a 12 s stall in all
+            tries = p.accepted - accepted0
+            p.resume()
+            resumed = harness.utcnow()
+            # The backoff has grown during the stall (up to ~16 s after four
+            # failures), and the double releases the handshakes it held. Those
+            # carried session ids the agent has since dropped, so they cannot
+            # replace the live connection (with one id, jupyter_server 1.23 could
+            # restore closed channels and never answer again): be generous only
+            # about the backoff.
+            _, at = harness.wait_line(run, r"connected to kernel", since=at, timeout=40,
+                                      what="a reconnect once the stall ended")
+            harness.wait_line(run, r"keepalive acknowledged", since=at, timeout=40,
+                              what="keepalives resuming after the stall")
+            slow.wait_activity(k, after=resumed, timeout=10)
+            assert tries <= 12, "%d connections (WebSocket and REST) during a 12 s stall" % tries
+            assert "no reply" in line or "no handshake" in line or "pong" in line, line
+            # The kernel saw the keepalives after the stall come from a new session.
+            harness.wait_for(lambda: set(mon.foreign_sessions()) - set(before), 10,
+                             what="a keepalive from a new session id after the stall "
+                                  "(sessions before: %s)" % before)
+            assert len(before) == 1, "sessions before the stall: %s" % before
+        finally:
+            mon.stop()
+        harness.stop_clean(run)
 
     def stall_while_busy():
         # A user's cell keeps the kernel busy, so the agent sends no keepalive
@@ -349,66 +286,68 @@ def test_cut_connections(server, make_server, agent, write_config):
         # hung link. The README promises: pings every 30 s, dropped after 60 s.
         k = slow.start_kernel()
         p = proxy_to(slow)
-        run = start("busy", slow, p, k, verbose=True)
-        _, at = wait_line(run, r"keepalive acknowledged", what="a first keepalive")
+        run, env = start("busy", slow, p, k)
+        _, at = harness.wait_line(run, r"keepalive acknowledged", what="a first keepalive")
         ch = slow.channel(k)      # direct, not through the proxy
         try:
-            ch.send(harness.jupyter_msg("execute_request", {
-                "code": "import time; time.sleep(150)", "silent": False, "store_history": True,
-                "user_expressions": {}, "allow_stdin": False, "stop_on_error": True}, ch.session))
-            _, at = wait_line(run, r"is busy running a cell", since=at, timeout=10,
-                              what="the agent seeing the busy kernel")
+            ch.start_cell("import time; time.sleep(150)")
+            wait_busy_status(agent, env, k)
             p.stall()
             t0 = time.monotonic()
-            line, at = wait_line(run, r"reconnecting in", since=at, timeout=80,
-                                 what="the WebSocket ping noticing a hung link (60 s promised)")
+            line, at = harness.wait_line(run, r"reconnecting in", since=at, timeout=80,
+                                         what="the WebSocket ping noticing a hung link (60 s promised)")
             noticed = time.monotonic() - t0
             p.resume()
-            _, at = wait_line(run, r"connected to kernel", since=at, timeout=15,
-                              what="a reconnect after the stall")
+            _, at = harness.wait_line(run, r"connected to kernel", since=at, timeout=15,
+                                      what="a reconnect after the stall")
+            assert "no pong" in line, "the hung link was not noticed by the ping: " + line
             assert noticed <= 75, "hung link noticed after %.0f s" % noticed
             assert slow.alive(k)
             slow.api("POST", "api/kernels/%s/interrupt" % k, {})
-            wait_line(run, r"keepalive acknowledged", since=at, timeout=15,
-                      what="keepalives once the user's cell ended")
+            harness.wait_line(run, r"keepalive acknowledged", since=at, timeout=15,
+                              what="keepalives once the user's cell ended")
         finally:
             ch.close()
-        stop_clean(run)
+        harness.stop_clean(run)
 
     def refuse():
         k = slow.start_kernel()
         p = proxy_to(slow)
-        run = start("refuse", slow, p, k)
-        _, at = wait_line(run, r"keepalive acknowledged", what="a first keepalive")
+        run, env = start("refuse", slow, p, k)
+        _, at = harness.wait_line(run, r"keepalive acknowledged", what="a first keepalive")
         # The user's cell ends while the agent is cut off: the agent must not
-        # go on believing the kernel is busy once it is back.
+        # go on believing the kernel is busy once it is back. The cell runs
+        # until the test lets it end, so that a loaded machine cannot end it
+        # before the agent has seen it, or before the cut.
+        may_end = tmp_path / "refuse-cell-may-end"
         with slow.channel(k) as ch:
-            ch.send(harness.jupyter_msg("execute_request", {
-                "code": "import time; time.sleep(4)", "silent": False, "store_history": True,
-                "user_expressions": {}, "allow_stdin": False, "stop_on_error": True}, ch.session))
-            harness.wait_for(lambda: slow.kernel(k)["execution_state"] == "busy", 10,
-                             what="the user's cell to run")
-            time.sleep(0.5)
+            mid = ch.start_cell("import os, time\n"
+                                "while not os.path.exists(%r): time.sleep(0.1)" % str(may_end))
+            wait_busy_status(agent, env, k)
             p.refuse()
-            cpu0 = cpu_seconds(run.pid)
-            time.sleep(10)
-            cpu = cpu_seconds(run.pid) - cpu0
+            t0 = time.monotonic()
+            time.sleep(3)
+            may_end.touch()
+            ch.wait_for_reply(mid, "execute_reply", 30)
+            time.sleep(max(0, 10 - (time.monotonic() - t0)))
         window = run.output()[at:]
+        secs = time.monotonic() - t0
         p.listen()
-        attempts = lines(window, r"reconnecting in")
-        rest_tries = lines(window, r"cannot reach the server")
+        attempts = harness.lines(window, r"reconnecting in")
+        rest_tries = harness.lines(window, r"cannot reach the server")
         d = delays(window)
-        assert cpu < 0.3, "agent used %.2f s CPU in 10 s of refused connections" % cpu
-        assert 1 <= len(attempts) <= 10, "%d reconnect attempts in 10 s:\n%s" % (len(attempts), window)
+        assert 1 <= len(attempts) <= max(10, secs), \
+            "%d reconnect attempts in %.0f s:\n%s" % (len(attempts), secs, window)
         assert d == sorted(d), "reconnect delays do not back off: %s" % d
-        assert len(rest_tries) <= 15, "%d REST attempts in 10 s" % len(rest_tries)
+        assert len(rest_tries) <= max(15, 1.5 * secs), \
+            "%d REST attempts in %.0f s" % (len(rest_tries), secs)
         # the last backoff step may be 8-16 s long
-        _, at = wait_line(run, r"connected to kernel", since=at, timeout=25,
-                          what="a reconnect once the proxy listens again")
-        wait_line(run, r"keepalive acknowledged", since=at, timeout=10,
-                  what="keepalives after the reconnect (the cell ended while cut off)")
+        _, at = harness.wait_line(run, r"connected to kernel", since=at, timeout=25,
+                                  what="a reconnect once the proxy listens again")
+        harness.wait_line(run, r"keepalive acknowledged", since=at, timeout=10,
+                          what="keepalives after the reconnect (the cell ended while cut off)")
         assert slow.alive(k)
-        stop_clean(run)
+        harness.stop_clean(run)
 
     try:
         run_parallel({"drop+reset": drop_and_reset, "stall": stall,
@@ -441,7 +380,7 @@ def test_output_flood(make_server, agent, write_config, agent_bin):
     k = srv.start_kernel()
     run = agent.start(["-c", agent_config(write_config, "flood", srv.url, k), "--foreground"],
                       token=srv.token)
-    wait_line(run, r"keepalive acknowledged", what="a first keepalive")
+    harness.wait_line(run, r"keepalive acknowledged", what="a first keepalive")
     assert (srv.kernel(k) or {}).get("connections", 0) >= 1
 
     # Under ASan the agent drains several times slower; the server then
@@ -462,16 +401,14 @@ def test_output_flood(make_server, agent, write_config, agent_bin):
 
     # A keepalive acknowledged after the flood also proves the agent read
     # through all of it: the reply comes after the flood on the same socket.
-    _, after = wait_line(run, r"keepalive acknowledged", since=after, timeout=15,
-                         what="a keepalive acknowledged after the flood")
+    _, after = harness.wait_line(run, r"keepalive acknowledged", since=after, timeout=15,
+                                 what="a keepalive acknowledged after the flood")
     harness.watch(srv, SURVIVE, keep=[k], agents=[run])
     out = run.output()
-    assert not lines(out, r"reconnecting|connection lost|connection closed|no reply"), \
+    assert not harness.lines(out, r"reconnecting|connection lost|connection closed|no reply"), \
         "the agent lost its connection during the flood:\n" + out
-    hwm = vm_hwm_kb(run.pid)
-    if not is_sanitized(agent_bin):
-        assert hwm < 16 * 1024, "peak RSS %d kB during a ~200 MB flood (bound 16 MB)" % hwm
-    stop_clean(run)
+    # Its peak RSS during a flood is the benchmark's business (tests/bench).
+    harness.stop_clean(run)
 
 
 # ---------------------------------------------------------------------------
@@ -537,14 +474,14 @@ def test_garbage(mode, garbage_runs, request):
     request.node._e2e_agents = [run]
     out = run.output()
     assert r["alive"], "agent died within %d s of garbage (exit %s)" % (GARBAGE_SECS, r["code"])
-    assert_no_sanitizer(run)
+    harness.assert_no_sanitizer(run)
     assert r["code"] == 0, "exit %s after SIGTERM" % r["code"]
     assert "<html" not in out.lower() and "GARBAGE-PAGE" not in out, "a garbage body reached the log"
-    said = lines(out, CLEAR[mode])
+    said = harness.lines(out, CLEAR[mode])
     assert said, "no clear line about the %s garbage (want /%s/):\n%s" % (mode, CLEAR[mode], out)
     assert all(len(ln) < 400 for ln in said), "an over-long log line"
     if mode in WS_MODES or mode == "huge_header":
-        assert lines(out, r"%s.*reconnecting in" % KERNEL_ID[:8]), "no reconnect with backoff:\n" + out
+        assert harness.lines(out, r"%s.*reconnecting in" % KERNEL_ID[:8]), "no reconnect with backoff:\n" + out
         d = delays(out)
         assert r["ws"] <= 6, "%d WebSocket attempts in %d s: no backoff" % (r["ws"], GARBAGE_SECS)
         if mode != "ws_garbage":        # each try there waits for the 3 s reply deadline
