@@ -9,36 +9,13 @@ user's cell ran: the kernel's IOPub messages carry each request's header,
 whose date says when the agent made it.
 """
 import re
-import threading
 import time
-
-import pytest
 
 import harness
 from fake_proxy import FakeProxy
 
 CELL_SECS = 45      # the user's silent training step
 INTERVAL = 2        # the agent's interval in the busy tests
-
-
-def lines(text, pattern):
-    return [ln for ln in text.splitlines() if re.search(pattern, ln)]
-
-
-def wait_line(run, pattern, since=0, timeout=20, what=None):
-    """Wait for a line matching pattern in the agent's output past `since`;
-    return (line, offset past it). Fails if the agent exits first."""
-    deadline = time.monotonic() + timeout
-    while True:
-        out = run.output()
-        m = re.search(r"^.*%s.*$" % pattern, out[since:], re.M)
-        if m:
-            return m.group(0), since + m.end()
-        if not run.running():
-            pytest.fail("agent exited (%s) before %s\n%s" % (run.code, what or pattern, run.describe()))
-        if time.monotonic() > deadline:
-            pytest.fail("no %s within %d s\n%s" % (what or repr(pattern), timeout, run.describe()))
-        time.sleep(0.1)
 
 
 class LongCell:
@@ -49,26 +26,14 @@ class LongCell:
         self.server, self.k = server, kernel_id
         self.mon = harness.IOPubMonitor(server, kernel_id).start()
         self.ch = server.channel(kernel_id)
-        msg = harness.jupyter_msg("execute_request", {
-            "code": "import time; time.sleep(%d)" % secs, "silent": False,
-            "store_history": True, "user_expressions": {}, "allow_stdin": False,
-            "stop_on_error": True}, self.ch.session)
-        self.mid = self.ch.send(msg)
         self.started = time.time()
         self.ended = None
-        harness.wait_for(lambda: server.kernel(kernel_id)["execution_state"] == "busy", 15,
-                         what="the user's cell to start")
+        self.mid = self.ch.start_cell("import time; time.sleep(%d)" % secs)
 
     def wait(self, timeout):
         """Wait for the cell's reply; remember when it ended (wall time)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            m = self.ch.recv(1)
-            if (m and m["header"]["msg_type"] == "execute_reply"
-                    and m.get("parent_header", {}).get("msg_id") == self.mid):
-                self.ended = time.time()
-                return
-        raise AssertionError("the user's cell did not end within %d s" % timeout)
+        self.ch.wait_for_reply(self.mid, "execute_reply", timeout)
+        self.ended = time.time()
 
     def agent_requests(self):
         """{msg_id: creation time} of execute_requests from neither this test's
@@ -117,26 +82,26 @@ def test_a_long_cell_is_left_alone(server, agent, tmp_path):
         cells[ready] = LongCell(server, ready, CELL_SECS)
         cells[cut] = LongCell(server, cut, CELL_SECS)
         direct = agent.start(keep_args(server.url, ready), env=env)
-        proxied = agent.start(keep_args(proxy.url, cut, extra=["-v"]), env=env)
-        _, at = wait_line(proxied, r"connected to kernel %s" % cut[:8], what="a connection")
-        wait_line(direct, r"connected to kernel %s" % ready[:8], what="a connection")
+        proxied = agent.start(keep_args(proxy.url, cut), env=env)
+        _, at = harness.wait_line(proxied, r"connected to kernel %s" % cut[:8], what="a connection")
+        harness.wait_line(direct, r"connected to kernel %s" % ready[:8], what="a connection")
 
         time.sleep(6)
-        st = agent.run(["--status"], env=env, timeout=20).output()
+        st = agent.status(env)
         assert re.search(r"kernel %s busy for [^(]+ \(a busy kernel is not culled\)" % ready[:8], st), \
             "--status does not say the kernel is busy:\n" + st
         assert "never" not in st, "--status still says 'never' during the cell:\n" + st
         assert server.token not in st
 
         proxy.drop()        # the network drops the link mid-cell
-        _, at = wait_line(proxied, r"connected to kernel %s" % cut[:8], since=at, timeout=20,
-                          what="a reconnect after the cut")
+        _, at = harness.wait_line(proxied, r"connected to kernel %s" % cut[:8], since=at, timeout=20,
+                                  what="a reconnect after the cut")
 
         for k, c in cells.items():
             c.wait(CELL_SECS + 30)
         for run, k in ((direct, ready), (proxied, cut)):
-            wait_line(run, r"kernel %s: keepalive acknowledged" % k[:8], timeout=INTERVAL * 2 + 2,
-                      what="the first keepalive after the cell (within an interval plus jitter)")
+            harness.wait_line(run, r"kernel %s: keepalive acknowledged" % k[:8], timeout=INTERVAL * 2 + 2,
+                              what="the first keepalive after the cell (within an interval plus jitter)")
         first_after = {k: min((t for t in c.agent_requests().values() if t >= c.ended - 0.3),
                               default=None) for k, c in cells.items()}
         for k, t in first_after.items():
@@ -147,19 +112,19 @@ def test_a_long_cell_is_left_alone(server, agent, tmp_path):
             out = run.output()
             assert not cells[k].queued_behind(), \
                 "keepalives sent into the busy kernel %s: %s" % (k[:8], cells[k].queued_behind())
-            warned = lines(out, r"WARN|ERROR")
+            warned = harness.lines(out, r"WARN|ERROR")
             if run is proxied:      # the cut, said once
                 assert len(warned) == 1 and "reconnecting in" in warned[0], out
             else:
                 assert not warned, "warnings during the cell:\n" + out
-            assert not lines(out, r"no reply"), out
-        assert len(lines(direct.output(), r"connected to kernel")) == 1, direct.output()
+            assert not harness.lines(out, r"no reply"), out
+        assert len(harness.lines(direct.output(), r"connected to kernel")) == 1, direct.output()
         # One reconnect for the cut, and no other.
-        assert len(lines(proxied.output(), r"connected to kernel")) == 2, proxied.output()
+        assert len(harness.lines(proxied.output(), r"connected to kernel")) == 2, proxied.output()
         assert not server.alive(control), "control kernel not culled: is the culler on?"
         assert server.alive(ready) and server.alive(cut)
         for run in (direct, proxied):
-            assert run.stop() == 0, run.describe()
+            harness.stop_clean(run)
     finally:
         for c in cells.values():
             c.close()
@@ -209,51 +174,48 @@ def test_a_kept_kernel_that_goes_away_is_reported(server, make_server, agent, wr
         k = server.start_kernel()
         auto = agent.start(["-c", cfg("auto", server.url, "auto", 3), "--foreground"],
                            token=server.token)
-        _, at = wait_line(auto, r"kernel %s: keepalive acknowledged" % k[:8], what="a keepalive")
+        _, at = harness.wait_line(auto, r"kernel %s: keepalive acknowledged" % k[:8], what="a keepalive")
         server.delete_kernel(k)
         deleted = time.monotonic()
-        line, at = wait_line(auto, r"WARN.*kernel %s is gone" % k, since=at, timeout=2 * 3 + 1,
-                             what="the warning that kernel %s is gone" % k[:8])
+        line, at = harness.wait_line(auto, r"WARN.*kernel %s is gone" % k, since=at, timeout=2 * 3 + 1,
+                                     what="the warning that kernel %s is gone" % k[:8])
         harness.wait_for(lambda: gone_events(hook, k), 5, what="a kernel-gone notification")
         assert "no longer the most recent" not in auto.output()
-        wait_line(auto, r"no kernel is running", since=at, timeout=10,
-                  what="the agent going on with the server")
+        harness.wait_line(auto, r"no kernel is running", since=at, timeout=10,
+                          what="the agent going on with the server")
         assert auto.running(), auto.describe()
         k2 = server.start_kernel()
-        wait_line(auto, r"kernel %s: keepalive acknowledged" % k2[:8], since=at, timeout=15,
-                  what="the agent keeping the server's next kernel")
+        harness.wait_line(auto, r"kernel %s: keepalive acknowledged" % k2[:8], since=at, timeout=15,
+                          what="the agent keeping the server's next kernel")
         print("deleted kernel reported after %.1f s" % (time.monotonic() - deleted))
-        assert auto.stop() == 0
+        harness.stop_clean(auto)
 
         # culled: the interval (10 s) is longer than the culler (4 s)
         c = quick.start_kernel()
         culled_run = agent.start(["-c", cfg("culled", quick.url, "auto", 10), "--foreground"],
                                  token=quick.token)
-        _, at = wait_line(culled_run, r"kernel %s: keepalive acknowledged" % c[:8],
-                          what="a keepalive")
+        _, at = harness.wait_line(culled_run, r"kernel %s: keepalive acknowledged" % c[:8],
+                                  what="a keepalive")
         harness.wait_for(lambda: not quick.alive(c), 30, what="the culler to take %s" % c[:8])
         culled_at = time.monotonic()
-        line, _ = wait_line(culled_run, r"WARN.*kernel %s is gone" % c, since=at, timeout=2 * 10 + 1,
-                            what="the warning that the culled kernel is gone")
+        line, _ = harness.wait_line(culled_run, r"WARN.*kernel %s is gone" % c, since=at, timeout=2 * 10 + 1,
+                                    what="the warning that the culled kernel is gone")
         assert re.search(r"no activity for \d+s", line) and "interval (10s)" in line, line
         assert "it was shut down" in line, line
         harness.wait_for(lambda: gone_events(hook, c), 5, what="a kernel-gone notification")
         print("culled kernel reported after %.1f s" % (time.monotonic() - culled_at))
-        assert culled_run.stop() == 0
+        harness.stop_clean(culled_run)
 
         # an explicit id ends
         e = server.start_kernel()
         fixed = agent.start(["-c", cfg("fixed", server.url, e, 3), "--foreground"],
                             token=server.token)
-        wait_line(fixed, r"keepalive acknowledged", what="a keepalive")
+        harness.wait_line(fixed, r"keepalive acknowledged", what="a keepalive")
         server.delete_kernel(e)
-        try:
-            code = fixed.wait(2 * 3 + 1)
-        except Exception:
-            pytest.fail("explicit id: still running 7 s after the delete\n" + fixed.describe())
-        assert code == 1 and lines(fixed.output(), r"kernel %s is gone" % e), fixed.describe()
+        code = harness.exits(fixed, 2 * 3 + 1, "its kernel was deleted (explicit id)")
+        assert code == 1 and harness.lines(fixed.output(), r"kernel %s is gone" % e), fixed.describe()
         for run in (auto, culled_run, fixed):
-            assert not lines(run.output(), r"did not move"), run.output()
+            assert not harness.lines(run.output(), r"did not move"), run.output()
     finally:
         hook.stop()
 
@@ -275,6 +237,6 @@ def test_a_notebook_without_a_session(server, agent, write_config):
                        "--interval", "1s", "--foreground"], token=tok)
     time.sleep(5)
     assert run.running(), run.describe()
-    said = lines(run.output(), r"notebooks with sessions: .*experiments/train.ipynb")
+    said = harness.lines(run.output(), r"notebooks with sessions: .*experiments/train.ipynb")
     assert len(said) == 1, run.output()
-    assert run.stop() == 0
+    harness.stop_clean(run)

@@ -11,7 +11,6 @@ name that never resolves, with --once and a 1 s timeout.
 """
 import json
 import os
-import signal
 import stat
 from pathlib import Path
 
@@ -65,8 +64,8 @@ def test_token_stays_out_of_argv_logs_status_and_state(server, agent, tmp_path):
 
     run = agent.start(["-c", cfg, "-v", "--foreground", "--interval", "1s", "--jitter", "0"],
                       env=env)
-    harness.wait_for(lambda: run.output().count(ACK) >= 2 or not run.running(), 30,
-                     what="two acknowledged keepalives")
+    harness.wait_line(run, ACK, timeout=30, what="a first acknowledged keepalive")
+    server.wait_activity(k)     # and a later one
     assert run.running(), run.describe()
 
     with open("/proc/%d/cmdline" % run.pid, "rb") as f:
@@ -83,8 +82,7 @@ def test_token_stays_out_of_argv_logs_status_and_state(server, agent, tmp_path):
     for p, text in read_tree(sd).items():
         assert server.token not in text, "token in state file %s" % p
 
-    run.send_signal(signal.SIGTERM)
-    assert run.wait(10) == 0, run.describe()
+    harness.stop_clean(run)
     assert "DEBUG" in run.output(), "-v printed no debug lines"
     assert server.token not in run.output()
     for p, text in read_tree(sd).items():
@@ -104,13 +102,10 @@ def test_token_in_a_url_is_redacted(server, agent, tmp_path):
                        "[status]\nping_url = %sapi/status?token=%s\n" % (server.url, server.token))
     env = agent.env()
     run = agent.start(["-c", cfg, "-v", "--foreground", "--interval", "1s"], env=env)
-    harness.wait_for(lambda: run.output().count("ping answered HTTP 200") >= 2
-                     or not run.running(), 30, what="two pings")
-    assert run.running(), run.describe()
+    harness.wait_line(run, "ping answered HTTP 200", timeout=30, what="a first ping")
     status = agent.run(["--status"], env=env, timeout=20)
     state = read_tree(state_dir(env))
-    run.send_signal(signal.SIGTERM)
-    assert run.wait(10) == 0, run.describe()
+    harness.stop_clean(run)
 
     assert "token=***" in run.output(), run.describe()
     assert server.token not in run.output()
