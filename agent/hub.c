@@ -29,7 +29,7 @@ struct hub {
 	int may_post;			/* posts activity (hub_activity on/auto, until refused) */
 	int post_warned;
 	int posted;			/* the hub took a post since the last read reported */
-	double last_post;		/* monotonic time of the last post started */
+	double last_post;		/* monotonic time of the last round that could post */
 	struct rest_call *call;		/* the post or the read in flight */
 	int posting;			/* call is the post */
 	int read_wanted;		/* a read waits for the post in flight */
@@ -341,13 +341,16 @@ void hub_activity(struct hub *h)
 	char url[1024], now[40], *body;
 	double mono;
 
-	if (!h || !h->may_post || h->call)
+	if (!h || !h->may_post)
 		return;
 	mono = timer_mono_s();
-	/* Called after every verified round: one post per round at most. */
+	/* Called after every verified round (each kernel's): one post per
+	 * round at most, and none while the hub is still being read. */
 	if (h->last_post && mono - h->last_post < h->tc->interval_ms / 2000.0)
 		return;
 	h->last_post = mono;
+	if (h->call)
+		return;
 	jmsg_now_iso(now, sizeof(now));
 	body = hub_activity_body(h->server, now);
 	if (body && snprintf(url, sizeof(url), "%s/users/%s/activity", h->api, h->user_path) <
