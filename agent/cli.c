@@ -7,7 +7,6 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <curl/curl.h>
@@ -23,7 +22,7 @@
 #endif
 
 /* What an option does besides storing its value. */
-enum {
+enum option_kind {
 	O_VALUE,	/* store the value (a const char * field) */
 	O_SWITCH,	/* set an int field to 1 */
 	O_OPTIONAL,	/* O_VALUE with an optional value, also as the next argument */
@@ -36,7 +35,7 @@ struct option_row {
 	const char *section;	/* starts a --help section ("Targets"), or NULL */
 	char letter;		/* short option, or 0 */
 	const char *name;	/* long option */
-	int what;
+	enum option_kind what;
 	const char *arg;	/* the value's name in --help ("FILE"), NULL for switches */
 	size_t off;		/* field in struct cli */
 	const char *key;	/* the config key whose setter takes the value, or NULL */

@@ -8,7 +8,6 @@
  * changed (a round done: refresh the state file) and ended (for good: the
  * exit-code policy decides whether the agent goes on).
  */
-#include <errno.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdint.h>
@@ -25,6 +24,7 @@
 
 #include "cli.h"
 #include "daemon.h"
+#include "jmsg.h"
 #include "kernel_ws.h"
 #include "log.h"
 #include "notify.h"
