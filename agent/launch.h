@@ -5,8 +5,9 @@
  * discovering the server and kernel, the checks that must pass before the
  * cell is told "running", detaching, and what the cell is told; and --stop.
  *
- * Everything here prints for the user (stdout for the cell, stderr for
- * errors) and returns an exit code (supervisor.h) or -1 to go on.
+ * Everything here speaks to the user (stdout for the cell, stderr for
+ * errors). A step that can end the start-up returns an exit code
+ * (supervisor.h), or -1 to go on.
  */
 #ifndef AGENT_LAUNCH_H
 #define AGENT_LAUNCH_H
