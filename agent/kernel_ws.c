@@ -85,6 +85,13 @@ struct kws {
 	/* send */
 	struct txmsg txq[KWS_TXQ];
 	unsigned tx_head, tx_count;
+
+	/* read coalescing (timer.h): hold reading after a send for about as
+	 * long as the replies to the previous one took to arrive */
+	struct timer_hold hold;
+	char sent_id[64];		/* msg_id of the last request sent */
+	int64_t sent_us;		/* and when it was queued */
+	int64_t hold_us;		/* how long to hold; 0 = not learnt yet */
 };
 
 static int live_count;
@@ -535,6 +542,7 @@ static void kws_free(struct kws *k)
 /* lws is done with the wsi: detach and free. */
 static void kws_release(struct kws *k, struct lws *wsi)
 {
+	timer_hold_forget(&k->hold);
 	if (wsi)
 		lws_set_wsi_user(wsi, NULL);
 	k->wsi = NULL;
@@ -676,6 +684,56 @@ struct kws *kws_open(struct lws_context *ctx, const struct kws_params *p,
 	return k;
 }
 
+/*
+ * Replies to a request: a kernel answers each one with a few messages (busy,
+ * the reply, idle) that name it as their parent. The first request on a link
+ * is read as it comes, which measures how long its replies take (at most
+ * KWS_HOLD_FIRST_US counts: a kernel's first reply on a link is slow); later
+ * ones hold the link about that long (timer.h), so a round costs one wakeup
+ * to send and one to read. A reply later than the hold teaches a longer one;
+ * each hold is an eighth shorter than the last, so it follows the server down.
+ */
+#define KWS_HOLD_FIRST_US 20000
+#define KWS_HOLD_MIN_US 2000
+#define KWS_HOLD_LEARN_US 250000	/* slower replies (queued behind a cell) teach nothing */
+
+static void hold_after_send(struct kws *k, const char *text)
+{
+	const char *p = strstr(text, "\"msg_id\"");
+	size_t n;
+
+	k->sent_id[0] = '\0';
+	k->sent_us = timer_mono_us();
+	/* Our requests have an empty parent_header: the one msg_id is the header's. */
+	if (p && (p = strchr(p + 8, '"')) && (n = strcspn(p + 1, "\"")) < sizeof(k->sent_id))
+		snprintf(k->sent_id, sizeof(k->sent_id), "%.*s", (int)n, p + 1);
+	if (!k->hold_us || !k->sent_id[0])
+		return;
+	timer_hold(k->ctx, &k->hold, k->wsi, k->hold_us);
+	k->hold_us -= k->hold_us / 8;
+	if (k->hold_us < KWS_HOLD_MIN_US)
+		k->hold_us = KWS_HOLD_MIN_US;
+}
+
+/* A message in reply to our last request arrived: learn from when. */
+static void hold_learn(struct kws *k, const struct jmsg_info *m)
+{
+	int64_t now = timer_mono_us(), took = now - k->sent_us;
+
+	if (!k->sent_id[0] || strcmp(m->parent_msg_id, k->sent_id))
+		return;
+	/* Read in the pass that resumed the link: it was waiting, in time. */
+	if (k->hold.resumed_us && now - k->hold.resumed_us < 1000 && k->hold.resumed_us > k->sent_us)
+		return;
+	if (took <= 0 || took > KWS_HOLD_LEARN_US)
+		return;
+	took += took / 2 + 1000;
+	if (!k->hold_us && took > KWS_HOLD_FIRST_US)
+		took = KWS_HOLD_FIRST_US;
+	if (took > k->hold_us)
+		k->hold_us = took < TIMER_HOLD_MAX_US ? took : TIMER_HOLD_MAX_US;
+}
+
 int kws_send(struct kws *k, const char *text)
 {
 	struct txmsg *m;
@@ -694,6 +752,7 @@ int kws_send(struct kws *k, const char *text)
 	m->len = len;
 	k->tx_count++;
 	lws_callback_on_writable(k->wsi);
+	hold_after_send(k, text);
 	return 0;
 }
 
@@ -766,6 +825,18 @@ static void rx_deliver(struct kws *k, const char *msg, size_t len)
 				  k->label, err);
 		return;
 	}
+	/*
+	 * A shell or control message answers a request of ours (the server
+	 * gives each connection its own shell and control streams): traffic
+	 * went both ways, as a pong proves. lws then pings only after a
+	 * ping interval without such proof, so a link that keeps answering
+	 * keepalives within it is never pinged at all.
+	 */
+	if (k->wsi && (!strcmp(info.channel, "shell") || !strcmp(info.channel, "control"))) {
+		lws_validity_confirmed(k->wsi);
+		clock_gettime(CLOCK_MONOTONIC, &k->last_valid);
+	}
+	hold_learn(k, &info);
 	if (k->h.message)
 		k->h.message(k->ud, &info);
 	json_decref(root);

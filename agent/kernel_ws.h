@@ -5,8 +5,16 @@
  * KWS_MAX_MESSAGE bytes, skips larger messages and binary frames unparsed as
  * they stream in, and hands small messages to jmsg_read().
  *
- * Liveness: lws pings the server every ping interval and drops the link when
- * no pong arrives (retry_and_idle_policy); the owner sees closed().
+ * Liveness: the link is proven alive by a pong or by any reply to a request
+ * of ours (a shell or control message). lws pings the server after a ping
+ * interval without such proof and drops the link after twice that
+ * (retry_and_idle_policy); the owner sees closed(). A link answering
+ * keepalives more often than the ping interval is never pinged.
+ *
+ * Reading: after kws_send(), reading the link is held back for about as long
+ * as the previous request's replies took (timer.h, read coalescing), so a
+ * round's replies are read in one wakeup. The first request on a link is
+ * never held.
  *
  * Proxies: each kws_open() picks one from the environment with curl's rules
  * (ws:// http_proxy or HTTP_PROXY, wss:// https_proxy or HTTPS_PROXY, then

@@ -72,6 +72,8 @@ struct rest_call {
 	int finishing;		/* its done callback is running */
 	size_t header_bytes;
 	const char *why;	/* set when one of our callbacks stopped the transfer */
+	unsigned burst;		/* the kick that started it (read coalescing) */
+	int64_t started_us;
 	char errbuf[CURL_ERROR_SIZE];
 	char reason[CURL_ERROR_SIZE + 128];	/* rest_reply.error */
 };
@@ -84,6 +86,10 @@ struct rest {
 	lws_sorted_usec_list_t sul_timer;	/* curl's timer */
 	lws_sorted_usec_list_t sul_kick;	/* deferred work after rest_start */
 	struct rest_call *calls;
+	/* read coalescing (timer.h): see hold_kick() */
+	struct timer_hold hold;
+	unsigned burst, kick_calls;
+	int64_t hold_us;
 };
 
 static int curl_ready;
@@ -212,6 +218,46 @@ static void call_reason(struct rest_call *c, CURLcode res, char *out, size_t out
 		snprintf(out, outlen, "%s", detail);
 }
 
+/*
+ * Read coalescing (timer.h). Requests that go out while a kernel link is
+ * held (the REST ping of a round) join its batch: their replies are read
+ * with the kernels'. Several requests started together (the read-backs of
+ * many kernels) hold the epoll fd about as long as the last such burst took
+ * to answer, learnt as kernel_ws learns it; a lone request is read as it
+ * comes.
+ */
+#define REST_HOLD_MIN_US 1000
+
+static void hold_kick(struct rest *r)
+{
+	int64_t now = timer_mono_us(), until = timer_hold_until();
+
+	if (!r->wsi || !r->calls)
+		return;
+	if (until > now) {
+		timer_hold(r->ctx, &r->hold, r->wsi, until - now);
+	} else if (r->kick_calls >= 2 && r->hold_us) {
+		timer_hold(r->ctx, &r->hold, r->wsi, r->hold_us);
+		r->hold_us -= r->hold_us / 8;
+		if (r->hold_us < REST_HOLD_MIN_US)
+			r->hold_us = REST_HOLD_MIN_US;
+	}
+}
+
+static void hold_learn(struct rest_call *c)
+{
+	struct rest *r = c->rest;
+	int64_t now = timer_mono_us(), took = now - c->started_us;
+
+	if (c->burst != r->burst || !c->started_us || took <= 0 || took > TIMER_HOLD_MAX_US)
+		return;
+	if (r->hold.resumed_us > c->started_us && now - r->hold.resumed_us < 1000)
+		return;		/* it was waiting for the resume: in time */
+	took += took / 2 + REST_HOLD_MIN_US;
+	if (took > r->hold_us)
+		r->hold_us = took < TIMER_HOLD_MAX_US ? took : TIMER_HOLD_MAX_US;
+}
+
 static void call_finish(struct rest_call *c, CURLcode res)
 {
 	struct rest_reply rep;
@@ -245,6 +291,7 @@ static void call_finish(struct rest_call *c, CURLcode res)
 	rep.location = str_or_empty(loc);
 	rep.primary_ip = str_or_empty(ip);
 	rep.seconds = secs;
+	hold_learn(c);
 
 	c->finishing = 1;
 	c->done(c->ud, &rep);
@@ -294,9 +341,20 @@ static void on_sul_timer(lws_sorted_usec_list_t *sul)
 static void on_sul_kick(lws_sorted_usec_list_t *sul)
 {
 	struct rest *r = lws_container_of(sul, struct rest, sul_kick);
+	struct rest_call *c;
+	int64_t now = timer_mono_us();
 
+	/* The calls started since the last kick are one burst. */
+	r->burst++;
+	for (c = r->calls; c; c = c->next)
+		if (!c->started_us) {
+			c->started_us = now;
+			c->burst = r->burst;
+		}
 	act(r, CURL_SOCKET_TIMEOUT, 0);
 	drain(r);
+	hold_kick(r);
+	r->kick_calls = 0;
 }
 
 static void sul_set(struct rest *r, lws_sorted_usec_list_t *sul, sul_cb_t cb,
@@ -352,6 +410,7 @@ static int rest_lws_cb(struct lws *wsi, enum lws_callback_reasons reason,
 		/* lws closes the fd itself right after this callback */
 		r = lws_get_opaque_user_data(wsi);
 		if (r && r->wsi == wsi) {
+			timer_hold_forget(&r->hold);
 			r->wsi = NULL;
 			r->epfd = -1;
 		}
@@ -757,6 +816,7 @@ struct rest_call *rest_start(struct rest *r, const struct rest_request *req,
 	log_debug(NULL, "rest: %s %s", req->method ? req->method : "GET",
 		  req->url);
 
+	r->kick_calls++;
 	/* never complete inside rest_start: let the loop drive curl */
 	sul_set(r, &r->sul_kick, on_sul_kick, 0);
 	return c;
@@ -792,6 +852,7 @@ void rest_free(struct rest *r)
 	timer_cancel(r->ctx, &r->sul_timer);
 	timer_cancel(r->ctx, &r->sul_kick);
 
+	timer_hold_forget(&r->hold);
 	/* lws closes the epoll fd; RAW_CLOSE_FILE clears r->wsi and r->epfd */
 	if (r->wsi)
 		lws_set_timeout(r->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);

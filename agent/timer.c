@@ -55,6 +55,88 @@ void timer_cancel(struct lws_context *ctx, lws_sorted_usec_list_t *sul)
 #endif
 }
 
+/* ---- read coalescing: one batch at a time ---- */
+
+static struct timer_hold *held;		/* the open batch */
+static int64_t batch_open_us, batch_due_us;
+static lws_sorted_usec_list_t sul_resume;
+static struct lws_context *hold_ctx;
+
+static void resume_cb(lws_sorted_usec_list_t *sul)
+{
+	struct timer_hold *h, *next;
+	int64_t now = timer_mono_us();
+
+	(void)sul;
+	h = held;
+	held = NULL;
+	batch_due_us = 0;
+	for (; h; h = next) {
+		struct lws *wsi = h->wsi;
+
+		next = h->next;
+		h->next = NULL;
+		h->wsi = NULL;
+		h->resumed_us = now;
+		if (wsi)
+			lws_rx_flow_control(wsi, 1);
+	}
+}
+
+void timer_hold(struct lws_context *ctx, struct timer_hold *h, struct lws *wsi, int64_t us)
+{
+	int64_t now = timer_mono_us(), due;
+
+	if (!wsi || us <= 0)
+		return;
+	if (us > TIMER_HOLD_MAX_US)
+		us = TIMER_HOLD_MAX_US;
+	if (!held) {
+		batch_open_us = now;
+		batch_due_us = 0;
+	}
+	due = now + us;
+	if (due > batch_open_us + TIMER_HOLD_MAX_US)
+		due = batch_open_us + TIMER_HOLD_MAX_US;
+	if (!h->wsi) {
+		if (due <= now)
+			return;		/* the batch is about to resume: not worth it */
+		h->wsi = wsi;
+		h->next = held;
+		held = h;
+		lws_rx_flow_control(wsi, 0);
+	}
+	if (due > batch_due_us) {
+		batch_due_us = due;
+		hold_ctx = ctx;
+		lws_sul_schedule(ctx, 0, &sul_resume, resume_cb, (lws_usec_t)(due - now));
+	}
+}
+
+int64_t timer_hold_until(void)
+{
+	return held ? batch_due_us : 0;
+}
+
+void timer_hold_forget(struct timer_hold *h)
+{
+	struct timer_hold **pp;
+
+	if (!h || !h->wsi)
+		return;
+	for (pp = &held; *pp; pp = &(*pp)->next)
+		if (*pp == h) {
+			*pp = h->next;
+			break;
+		}
+	h->next = NULL;
+	h->wsi = NULL;
+	if (!held && hold_ctx) {
+		timer_cancel(hold_ctx, &sul_resume);
+		batch_due_us = 0;
+	}
+}
+
 char *timer_format_duration(long ms, char *out, size_t outlen)
 {
 	static const struct { long ms; const char *unit; } units[] = {

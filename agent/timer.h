@@ -27,6 +27,38 @@ void timer_in_ms(struct lws_context *ctx, lws_sorted_usec_list_t *sul,
 /* Cancel sul (a no-op when it is not armed). */
 void timer_cancel(struct lws_context *ctx, lws_sorted_usec_list_t *sul);
 
+/*
+ * Read coalescing. The replies to one round (a kernel's busy status, its
+ * execute_reply and idle status, the REST ping's answer) land within a few
+ * milliseconds of each other, and each one read as it lands costs the
+ * process a wakeup. A connection that just sent a request may be held: lws
+ * stops polling it for input (lws_rx_flow_control) until its batch resumes,
+ * and then everything that arrived meanwhile is read in one pass. Holds made
+ * close together form one batch with one resume timer: a hold joins the open
+ * batch and may push its resume later, never more than TIMER_HOLD_MAX_US
+ * after the batch opened. Holding delays reading, never data: the kernel
+ * buffers what arrives.
+ *
+ * The owner embeds a struct timer_hold (zeroed) next to its wsi and must call
+ * timer_hold_forget() before that wsi is closed or freed.
+ */
+#define TIMER_HOLD_MAX_US 200000
+
+struct timer_hold {
+	struct timer_hold *next;
+	struct lws *wsi;		/* held now; NULL when not */
+	int64_t resumed_us;		/* monotonic time of the last resume, 0 = never */
+};
+
+/* Hold h's wsi until at least now + us (within the open batch's bounds). */
+void timer_hold(struct lws_context *ctx, struct timer_hold *h, struct lws *wsi, int64_t us);
+
+/* Resume time of the open batch (monotonic us), or 0 when no batch is open. */
+int64_t timer_hold_until(void);
+
+/* The wsi is going away: drop h from its batch without touching the wsi. */
+void timer_hold_forget(struct timer_hold *h);
+
 /* "1h30m", "2d3h4m5s", "300ms", "0s" for ms; returns out. */
 char *timer_format_duration(long ms, char *out, size_t outlen);
 
