@@ -7,10 +7,8 @@ The kept kernel must outlive the 6 s kernel culler while a control kernel is
 culled, and the cell's output must say honestly what Colab counts.
 """
 import os
-import signal
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -60,7 +58,7 @@ def colab(tmp_path, monkeypatch, request):
         yield srv
     finally:
         for pid in agent_pids(srv):
-            kill(pid)
+            harness.kill_pid(pid)
         srv.stop()
 
 
@@ -83,28 +81,6 @@ def agent_pids(srv):
         except OSError:
             continue
     return out
-
-
-def kill(pid, timeout=5):
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not Path("/proc/%d" % pid).exists():
-            return
-        try:
-            with open("/proc/%d/stat" % pid) as f:
-                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                    return
-        except OSError:
-            return
-        time.sleep(0.1)
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def run_cell(srv, kernel_id, code, limit):
@@ -138,7 +114,7 @@ def keeps_alive_from_a_cell(srv, command):
     if secs is None:
         pids = agent_pids(srv)
         for pid in pids:
-            kill(pid)
+            harness.kill_pid(pid)
         th.join(15)
         pytest.fail("`!%s` blocked the cell for more than %d s (agent pid(s) %s still "
                     "attached): the agent did not detach. (Under ipykernel, `!cmd` runs on a "

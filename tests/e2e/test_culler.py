@@ -23,7 +23,7 @@ def run_for(agent, srv, k, interval, secs=4):
                       token=srv.token)
     time.sleep(secs)
     assert run.running(), run.describe()
-    assert run.stop() == 0, run.describe()
+    harness.stop_clean(run)
     return run.output()
 
 

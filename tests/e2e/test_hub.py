@@ -11,7 +11,6 @@ alice and bob; tokens reach the agent only through JUPYTER_TOKEN.
 import os
 import re
 import signal
-import subprocess
 import threading
 import time
 
@@ -105,7 +104,7 @@ def test_keeps_hub_server_activity_fresh(running, agent):
     assert run.running(), run.describe()
     alice = hub.server_activity("alice")
     bob = hub.server_activity("bob")
-    run.stop()
+    harness.stop_clean(run)
     assert age(alice) < 8, "the hub saw alice's server active %.0f s ago" % age(alice)
     # bob's record stays where it was (a just-started server settles within
     # one proxy poll, so allow its first seconds).
@@ -131,7 +130,7 @@ def test_idle_culler_stops_bob_keeps_alice(running, agent):
         assert "alice" not in culled, "alice's server was culled\n" + run.describe()
         assert run.running(), run.describe()
         time.sleep(2)
-    run.stop()
+    harness.stop_clean(run)
     assert "bob" in culled, "bob's idle server was not culled"
     assert hub.server_model("alice") is not None
     assert hub.server_model("bob") is None
@@ -269,10 +268,7 @@ def test_crashed_server_is_gone(running, agent):
                      what="a first keepalive")
     os.kill(hub.user("alice")["servers"][""]["state"]["pid"], signal.SIGKILL)
     t0 = time.monotonic()
-    try:
-        code = run.wait(60)
-    except subprocess.TimeoutExpired:
-        pytest.fail("agent still running 60 s after the server died\n" + run.describe())
+    code = harness.exits(run, 60, "the server died")
     took = time.monotonic() - t0
     assert code == 1, run.describe()
     assert no_html(run.output()), run.output()

@@ -56,11 +56,9 @@ def exec_start(unit_text):
 def run_once(argv, env, workdir, timeout=60):
     run = harness.AgentRun(argv, env, workdir)
     try:
-        run.wait(timeout)
-    except subprocess.TimeoutExpired:
+        harness.exits(run, timeout, "it started (%s)" % argv[0])
+    finally:
         run.close()
-        pytest.fail("%s did not exit within %d s\n%s" % (argv[0], timeout, run.describe()))
-    run.close()
     return run
 
 

@@ -9,7 +9,7 @@ kernel that nothing keeps.
 import subprocess
 import time
 
-import pytest
+import harness
 
 JOB_S = 3       # the job's run time
 LINGER_S = 8    # --linger
@@ -35,7 +35,7 @@ def test_linger_keeps_the_kernel_after_the_job_then_stops(server, agent, tmp_pat
                 break
             if job.poll() is not None and lingering_status is None and \
                     time.monotonic() - t0 < JOB_S + LINGER_S - 3:
-                lingering_status = agent.run(["--status"], env=env, timeout=20).stdout
+                lingering_status = agent.status(env)
             assert time.monotonic() - t0 < 40, \
                 "agent still running 40 s after start:\n%s" % run.describe()
             time.sleep(0.3)
@@ -51,10 +51,8 @@ def test_linger_keeps_the_kernel_after_the_job_then_stops(server, agent, tmp_pat
             took, JOB_S + LINGER_S, run.describe())
 
     # Nothing kept the control kernel: the culler took it long ago.
-    deadline = time.monotonic() + 15
-    while server.alive(control) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert not server.alive(control), "the control kernel was never culled"
+    harness.wait_for(lambda: not server.alive(control), 15, interval=0.5,
+                     what="the culler to take the control kernel")
 
     out = run.output()
     assert "job ended: watched process %d exited; keeping the session for %ds more, until " \
@@ -67,7 +65,7 @@ def test_linger_keeps_the_kernel_after_the_job_then_stops(server, agent, tmp_pat
     assert "(watched process %d exited)" % job.pid in lingering_status, lingering_status
     assert "then linger %ds" % LINGER_S in lingering_status, lingering_status
 
-    after = agent.run(["--status"], env=env, timeout=20).stdout
+    after = agent.status(env)
     assert "after lingering %ds" % LINGER_S in after, after
 
 

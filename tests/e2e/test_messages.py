@@ -2,6 +2,10 @@
 """Messages that say what to do, and inputs people really type (issue 12):
 the short kernel id from a log line, a URL copied from the browser, a config
 file without targets, a misspelt flag."""
+import json
+import time
+
+import harness
 
 
 def test_short_kernel_id(server, agent):
@@ -41,13 +45,11 @@ def test_misspelt_flag(agent):
 
 
 def test_log_json_is_json_from_the_first_line(server, agent):
-    import json
     k = server.start_kernel()
     run = agent.start(["--url", server.url, "--kernel", k, "--interval", "1s", "--foreground",
                        "--log-json"], token=server.token)
-    import time
     time.sleep(3)
-    assert run.stop() == 0
+    harness.stop_clean(run)
     lines = [ln for ln in run.stderr.splitlines() if ln.strip()]
     assert lines and all(json.loads(ln)["msg"] for ln in lines), run.stderr
     assert "keeping kernel" in lines[0], lines[0]

@@ -14,7 +14,6 @@ Agents left running are killed by pid (from their state files) at teardown.
 """
 import json
 import os
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -29,17 +28,6 @@ SURVIVE = 16    # how long the kept kernel must outlive the culler
 
 # ---------------------------------------------------------------------------
 # State files and pids
-
-
-def proc_alive(pid):
-    """Running and not a zombie (an orphaned, detached agent may stay a
-    zombie for a while if nothing reaps it)."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            stat = f.read()
-    except OSError:
-        return False
-    return stat[stat.rindex(")") + 2:].split()[0] not in ("Z", "X")
 
 
 def state_files(state_dir):
@@ -66,13 +54,13 @@ def live_agents(state_dir, agent_bin, kernel_id=None):
     """Pids of live agents with a state file in state_dir (keeping
     kernel_id, when given)."""
     return sorted(pid for pid, st in state_files(state_dir).items()
-                  if proc_alive(pid) and is_agent(pid, agent_bin)
+                  if harness.pid_alive(pid) and is_agent(pid, agent_bin)
                   and (kernel_id is None or kernel_id in (st.get("kernels") or [])))
 
 
 @pytest.fixture
 def states(agent_bin):
-    """Hands out state directories; kills any agent still alive in them at
+    """Hands out state directories; stops any agent still alive in them at
     teardown, by pid, after checking the pid is still our binary."""
     dirs = []
 
@@ -84,11 +72,8 @@ def states(agent_bin):
     yield make
     for d in dirs:
         for pid in state_files(d):
-            if proc_alive(pid) and is_agent(pid, agent_bin):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+            if harness.pid_alive(pid) and is_agent(pid, agent_bin):
+                harness.kill_pid(pid)
 
 
 def status_env(agent, state_dir, token=None):
@@ -137,7 +122,7 @@ def cell(srv, kernel_id, line, state=None, timeout=10):
     except TimeoutError:
         seen = []
         for pid in (state_files(state) if state else {}):
-            if proc_alive(pid):
+            if harness.pid_alive(pid):
                 try:
                     fd1 = os.readlink("/proc/%d/fd/1" % pid)
                 except OSError:
@@ -175,7 +160,7 @@ def test_bang_agent_detaches_keeps_its_kernel_and_ends_with_it(notebook_server, 
     while time.monotonic() - started < SURVIVE:
         t = time.monotonic() - started
         assert srv.alive(k), "the agent's kernel was culled after %.0f s" % t
-        assert proc_alive(pid), "the agent (pid %d) exited after %.0f s" % (pid, t)
+        assert harness.pid_alive(pid), "the agent (pid %d) exited after %.0f s" % (pid, t)
         time.sleep(1)
     assert srv.alive(k)
     assert not srv.alive(control), "the control kernel was not culled: is the culler on?"
@@ -188,7 +173,7 @@ def test_bang_agent_detaches_keeps_its_kernel_and_ends_with_it(notebook_server, 
     srv.delete_kernel(k)
     deleted = time.monotonic()
     try:
-        harness.wait_for(lambda: not proc_alive(pid), 10,
+        harness.wait_for(lambda: not harness.pid_alive(pid), 10,
                          what="agent %d to end after its kernel was deleted" % pid)
     except TimeoutError:
         pytest.fail("agent %d still running %.0f s after its kernel was deleted;\nlog:\n%s"
@@ -242,12 +227,7 @@ def test_while_pid_stops_when_the_job_ends(server, agent, states, tmp_path, agen
                 break
             assert agent_ran, "the agent exited while the job ran:\n%s" % run.describe()
             time.sleep(0.1)
-        ended = time.monotonic()
-        try:
-            code = run.wait(8)
-        except subprocess.TimeoutExpired:
-            pytest.fail("agent still running %.0f s after process %d ended"
-                        % (time.monotonic() - ended, job.pid))
+        code = harness.exits(run, 8, "process %d ended" % job.pid)
         assert code == 0, run.describe()
         assert server.token not in run.output()
     finally:
@@ -270,10 +250,7 @@ def test_while_fresh_stops_after_the_file_goes_quiet(server, agent, states, tmp_
         assert run.running(), "the agent stopped while the file was fresh:\n%s" % run.describe()
         os.utime(log)
     quiet = time.monotonic()
-    try:
-        code = run.wait(10)
-    except subprocess.TimeoutExpired:
-        pytest.fail("agent still running 10 s after %s went quiet (window 3 s)" % log)
+    code = harness.exits(run, 10, "%s went quiet (window 3 s)" % log)
     waited = time.monotonic() - quiet
     assert code == 0, run.describe()
     assert waited >= 2, "stopped %.1f s after the last write, before the 3 s window" % waited
@@ -287,10 +264,7 @@ def test_for_stops_after_the_duration(server, agent, states, tmp_path):
     t0 = time.monotonic()
     run = agent.start(keep_args(server, k) + ["--foreground", "--for", "4s"],
                       env=status_env(agent, state, token=server.token))
-    try:
-        code = run.wait(15)
-    except subprocess.TimeoutExpired:
-        pytest.fail("agent with --for 4s still running after 15 s")
+    code = harness.exits(run, 15, "it started with --for 4s")
     took = time.monotonic() - t0
     assert code == 0, run.describe()
     assert took >= 3.5, "--for 4s stopped after %.1f s" % took
@@ -316,6 +290,6 @@ def test_stop_ends_a_detached_agent(server, agent, states, tmp_path, agent_bin):
     stop = agent.run(["--stop"], env=status_env(agent, state), timeout=20)
     assert stop.code == 0, stop.describe()
     assert "stopped agent %d" % pid in stop.stdout, stop.describe()
-    harness.wait_for(lambda: not proc_alive(pid), 5, what="agent %d to be gone" % pid)
+    harness.wait_for(lambda: not harness.pid_alive(pid), 5, what="agent %d to be gone" % pid)
     st = status(agent, state)
     assert "agent %d: exited" % pid in st and "SIGTERM" in st, st

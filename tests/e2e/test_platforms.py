@@ -106,7 +106,7 @@ def test_a_kept_session_is_active_under_sagemaker_and_kubeflow_rules(make_server
         kept_v, kept_sessions, kept_seen = verdicts(kept_srv)
         control_v, control_sessions, control_seen = verdicts(control_srv)
     finally:
-        assert run.stop() == 0, run.describe()
+        harness.stop_clean(run)
 
     assert kept_v == {"sagemaker": "active", "sagemaker --ignore-connections": "active",
                       "kubeflow": "active"}, (kept_v, kept_seen)

@@ -12,7 +12,6 @@ Real jupyter_server and ipykernel; no test doubles.
 import base64
 import os
 import re
-import signal
 import stat
 import time
 from pathlib import Path
@@ -57,11 +56,6 @@ def start_recording(agent, srv, kernel_id, path, extra=()):
     return run, ready
 
 
-def stop(run):
-    run.send_signal(signal.SIGTERM)
-    assert run.wait(10) == 0, run.describe()
-
-
 def test_record_holds_cells_not_keepalives(server, agent, tmp_path):
     k = server.start_kernel()
     path = tmp_path / "out" / "record.txt"
@@ -78,7 +72,7 @@ def test_record_holds_cells_not_keepalives(server, agent, tmp_path):
     server.execute(k, "6 * 7")
     server.execute(k, "print('the token is %s')" % server.token)
     time.sleep(5)       # at least two more keepalive rounds at 2 s
-    stop(run)
+    harness.stop_clean(run)
 
     text = read(path)
     assert "line 000\n" in text and "line 199\n" in text
@@ -117,7 +111,7 @@ def test_record_rotates_at_record_max(server, agent, tmp_path, write_config):
                       "    if i % 30 == 29:\n        time.sleep(0.25)")
     harness.wait_for(lambda: "rotating line 0599\n" in read(path), 15,
                      what="the last line in %s" % path)
-    stop(run)
+    harness.stop_clean(run)
 
     old = Path(str(path) + ".1")
     assert old.exists(), "no %s after rotation" % old
@@ -135,12 +129,12 @@ def test_record_appends_across_runs(server, agent, tmp_path):
     run, _ = start_recording(agent, server, k, path)
     server.execute(k, "print('from the first run')")
     harness.wait_for(lambda: "from the first run\n" in read(path), 10, what="first run's line")
-    stop(run)
+    harness.stop_clean(run)
 
     run, _ = start_recording(agent, server, k, path)
     server.execute(k, "print('from the second run')")
     harness.wait_for(lambda: "from the second run\n" in read(path), 10, what="second run's line")
-    stop(run)
+    harness.stop_clean(run)
 
     text = read(path)
     assert len(re.findall(r"^### agent \(pid \d+\) started recording", text, re.M)) == 2, text
@@ -245,7 +239,7 @@ def test_record_holds_what_a_dropped_tab_missed(server, agent, tmp_path):
     lost = ["tab line %02d\n" % i for i in range(n) if "%02d" % i not in seen]
     harness.wait_for(lambda: "tab line %02d\n" % (n - 1) in read(path), 15,
                      what="the cell's last line in %s" % path)
-    stop(run)
+    harness.stop_clean(run)
 
     text = read(path)
     missing = [line for line in lost if line not in text]

@@ -9,6 +9,8 @@ import select
 import subprocess
 import time
 
+import harness
+
 ERASE = "\r\x1b[K"
 
 
@@ -71,7 +73,7 @@ def test_quiet_log_off_a_terminal(server, agent):
     run = agent.start(["--url", server.url, "--kernel", k, "--interval", "1s", "--foreground"],
                       token=server.token)
     time.sleep(7)
-    assert run.stop() == 0
+    harness.stop_clean(run)
     out = run.output()
     assert "\x1b" not in out, out
     assert len(re.findall(r"keepalive acknowledged", out)) == 1, out
@@ -80,6 +82,6 @@ def test_quiet_log_off_a_terminal(server, agent):
     loud = agent.start(["--url", server.url, "--kernel", k, "--interval", "1s", "--foreground",
                         "-v"], token=server.token)
     time.sleep(5)
-    assert loud.stop() == 0
+    harness.stop_clean(loud)
     assert len(re.findall(r"keepalive acknowledged", loud.output())) >= 3, loud.output()
     assert server.alive(k)
