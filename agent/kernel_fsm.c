@@ -129,6 +129,15 @@ static struct kfsm_out in_connecting(enum kfsm_event e, const struct kfsm_facts 
 {
 	switch (e) {
 	case KE_OPENED:
+		/*
+		 * The model read while connecting says idle: send at once. It
+		 * predates our connection, so it cannot show jupyter_server 1.x's
+		 * connect nudge as busy, which a read after the open may (and
+		 * then costs a second's confirmation). Anything else, or our own
+		 * cell running in it, is learnt after the open as before.
+		 */
+		if (is(f->exec_state, "idle") && !f->own_cell && !f->iopub_busy)
+			return learnt(f->exec_state, KS_SYNCING);
 		return to(KS_SYNCING, KA_FETCH | KA_ARM, NULL);
 	case KE_CLOSED:
 		return lost(f);

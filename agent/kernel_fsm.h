@@ -54,7 +54,8 @@ enum kfsm_state {
 
 enum kfsm_event {
 	KE_START,	/* begin keeping the kernel */
-	KE_OPENED,	/* WebSocket handshake done */
+	KE_OPENED,	/* WebSocket handshake done (facts.exec_state: the server's
+			 * model as read while connecting, if one was) */
 	KE_CLOSED,	/* the link failed or ended (facts.abandoned) */
 	KE_REFUSED,	/* the server refused the token (401/403) */
 	KE_STATUS,	/* IOPub status (facts.exec_state, parent_ours, parent_execute) */

@@ -48,6 +48,7 @@ struct kept {
 	unsigned retries;		/* consecutive failed connections */
 	int64_t gone_since_us;		/* explicit id: first "not found", 0 when found */
 	int64_t going_since_us;		/* when it announced its shutdown */
+	double connect_wall;		/* when the current connection began */
 	int listed;			/* mark for reconciling with a kernel list */
 	int once_ok;
 	int readback;			/* the model read in flight is a round's read-back */
@@ -571,6 +572,7 @@ static int kept_connect(struct kept *k)
 		p.ping_secs = 5;
 	if (p.ping_secs > 30)
 		p.ping_secs = 30;
+	k->connect_wall = timer_wall_s();
 	k->ws = kws_open(t->env->ctx, &p, &kept_handlers, k, k->why, sizeof(k->why));
 	return k->ws ? 0 : -1;
 }
@@ -792,11 +794,15 @@ static void kept_step(struct kept *k, enum kfsm_event e, struct kfsm_facts *f)
 static void kws_opened(void *ud)
 {
 	struct kept *k = ud;
+	struct kfsm_facts f = {0};
 
 	k->iopub_busy = 0;	/* statuses before this link are not ours to judge */
 	kept_found(k);
 	log_info(k->t->cfg->name, "connected to kernel %s", short_id(k->id));
-	kept_event(k, KE_OPENED);
+	/* A model read during the handshake (the round's) spares reading it again. */
+	if (k->model_read >= k->connect_wall && k->model_read > timer_wall_s() - 1.0)
+		f.exec_state = k->model_state;
+	kept_step(k, KE_OPENED, &f);
 }
 
 static void kws_oversize(void *ud, size_t len, const char *head, size_t head_len)

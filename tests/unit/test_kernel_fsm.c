@@ -80,6 +80,9 @@ static const struct row table[] = {
 
 	/* connecting */
 	{ KS_CONNECTING, KE_OPENED, F_NONE, KS_SYNCING, KA_FETCH | KA_ARM },
+	{ KS_CONNECTING, KE_OPENED, F_ONCE_MODEL_IDLE, KS_WAITING, KA_DISARM | KA_SEND | KA_ARM },
+	{ KS_CONNECTING, KE_OPENED, F_NUDGE_BUSY, KS_SYNCING, KA_FETCH | KA_ARM },
+	{ KS_CONNECTING, KE_OPENED, F_OWN_CELL_IDLE, KS_SYNCING, KA_FETCH | KA_ARM },
 	{ KS_CONNECTING, KE_CLOSED, F_NONE, KS_BACKOFF, KA_DISARM | KA_BACKOFF | KA_FETCH },
 	{ KS_CONNECTING, KE_CLOSED, F_ABANDONED, KS_BACKOFF,
 	  KA_NEW_SESSION | KA_DISARM | KA_BACKOFF | KA_FETCH },
@@ -241,8 +244,8 @@ TEST(fsm_never_sends_into_a_busy_kernel)
 
 		if (!(o.actions & KA_SEND))
 			continue;
-		if (e != KE_STATUS && e != KE_MODEL)
-			f.exec_state = NULL;	/* the state travels only with these two */
+		if (e != KE_STATUS && e != KE_MODEL && e != KE_OPENED)
+			f.exec_state = NULL;	/* the state travels only with these three */
 		/* A keepalive goes out only from idle, or when the server or a
 		 * status of someone's execute_request just said idle. IOPub's
 		 * "busy" yields only to the server's word (an idle status can be
