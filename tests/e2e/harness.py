@@ -853,6 +853,7 @@ def stop_clean(run, sig=signal.SIGTERM, within=10):
     assert_no_sanitizer(run)
     assert code == 0, "exit %s after %s" % (code, sig.name)
 
+
 def watch(server, seconds, keep=(), culled=(), agents=()):
     """Poll every second for `seconds`. Fail as soon as a kept kernel is gone
     or an agent has exited. Returns {kernel: seconds until it vanished} for
