@@ -209,41 +209,46 @@ char *supervisor_stop_text(const struct agent_config *cfg, char *stop, size_t le
 	return stop;
 }
 
-/* The whole state file: every field --status reads is named here and nowhere else in this module. */
-static json_t *state_json(struct supervisor *s)
+/* The agent as status.h models it; clear it with status_agent_clear. */
+static void state_model(struct supervisor *s, struct agent_status *a)
 {
 	const struct agent_config *cfg = s->cfg;
-	json_t *targets = json_array(), *kernels = json_array(), *j;
-	char stop[512], text[600], d[32];
+	char stop[512], d[32];
 	const char *why;
 	double until;
-	size_t i;
 
-	for (i = 0; i < s->ntargets; i++) {
-		json_t *ks;
-
-		if (!s->targets[i])
-			continue;
-		json_array_append_new(targets, target_status_json(s->targets[i]));
-		ks = target_kernels_json(s->targets[i]);
-		json_array_extend(kernels, ks);
-		json_decref(ks);
-	}
-	snprintf(text, sizeof(text), "%s", supervisor_stop_text(cfg, stop, sizeof(stop)));
+	memset(a, 0, sizeof(*a));
+	a->pid = (int)s->pid;
+	a->started = (double)s->started;
+	a->exit_code = -1;
+	snprintf(a->log, sizeof(a->log), "%s", s->o->log_path);
+	snprintf(a->exe, sizeof(a->exe), "%s", s->exe);
+	supervisor_stop_text(cfg, stop, sizeof(stop));
 	/* --linger: in the stop text, and the countdown once it runs */
 	if (stop[0] && cfg->linger_ms > 0 && (cfg->while_pid > 0 || cfg->while_fresh_path))
-		snprintf(text, sizeof(text), "%s, then linger %s", stop,
+		snprintf(a->stop, sizeof(a->stop), "%s, then linger %s", stop,
 			 timer_format_duration(cfg->linger_ms, d, sizeof(d)));
-	j = json_pack("{s:i, s:I, s:o, s:o, s:s, s:s, s:o, s:o}",
-		      "pid", (int)s->pid, "started", (json_int_t)s->started,
-		      "kernels", kernels, "targets", targets,
-		      "log", s->o->log_path, "stop", text[0] ? text : "until stopped",
-		      "exit_reason", json_null(), "exited", json_null());
-	if (j && watch_lingering(s->watch, &until, &why))
-		json_object_set_new(j, "lingering", json_pack("{s:I, s:s}", "until",
-							      (json_int_t)until, "reason", why));
-	if (j && s->exe[0])
-		json_object_set_new(j, "exe", json_string(s->exe));
+	else
+		snprintf(a->stop, sizeof(a->stop), "%s", stop[0] ? stop : "until stopped");
+	if (watch_lingering(s->watch, &until, &why)) {
+		a->linger_until = until;
+		snprintf(a->linger_reason, sizeof(a->linger_reason), "%s", why);
+	}
+	a->targets = s->ntargets ? calloc(s->ntargets, sizeof(*a->targets)) : NULL;
+	for (size_t i = 0; a->targets && i < s->ntargets; i++)
+		if (s->targets[i])
+			target_status(s->targets[i], &a->targets[a->ntargets++]);
+}
+
+/* The whole state file (daemon.c names its fields). */
+static json_t *state_json(struct supervisor *s)
+{
+	struct agent_status a;
+	json_t *j;
+
+	state_model(s, &a);
+	j = daemon_state_json(&a);
+	status_agent_clear(&a);
 	return j;
 }
 
@@ -277,13 +282,18 @@ static void state_write(struct supervisor *s)
 
 static void state_finish(struct supervisor *s)
 {
-	json_t *j;
+	struct agent_status a;
 
-	if (!s->o->state_dir || !(j = state_json(s)))
+	if (!s->o->state_dir)
 		return;
-	daemon_state_finish(s->o->state_dir, s->pid, j, s->exit_code,
-			    s->stop_reason[0] ? s->stop_reason : "stopped");
-	json_decref(j);
+	state_model(s, &a);
+	a.ended = 1;
+	snprintf(a.exit_reason, sizeof(a.exit_reason), "%s",
+		 s->stop_reason[0] ? s->stop_reason : "stopped");
+	a.exit_code = s->exit_code;
+	a.exited = (double)time(NULL);
+	daemon_state_store(s->o->state_dir, &a);
+	status_agent_clear(&a);
 }
 
 static void state_write_cb(lws_sorted_usec_list_t *sul)

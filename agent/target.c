@@ -13,7 +13,6 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include "daemon.h"
 #include "hub.h"
 #include "kernel_fsm.h"
 #include "kernel_list.h"
@@ -1289,16 +1288,6 @@ const struct target_config *target_config(const struct target *t)
 	return t->cfg;
 }
 
-json_t *target_kernels_json(const struct target *t)
-{
-	json_t *a = json_array();
-	const struct kept *k;
-
-	for (k = t->kernels; k; k = k->next)
-		json_array_append_new(a, json_string(k->id));
-	return a;
-}
-
 /* One kernel at a glance: "a1b2c3d4 busy 2h13m (safe)", "e5f6a7b8 ok 3s ago". */
 static int kept_brief(const struct kept *k, double now, char *out, size_t outlen)
 {
@@ -1441,15 +1430,4 @@ int target_status(const struct target *t, struct target_status *out)
 	}
 	out->nkernels = n;
 	return 0;
-}
-
-json_t *target_status_json(const struct target *t)
-{
-	struct target_status ts;
-	json_t *o;
-
-	target_status(t, &ts);
-	o = daemon_target_json(&ts);
-	status_target_clear(&ts);
-	return o;
 }

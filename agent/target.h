@@ -36,7 +36,6 @@
 #ifndef AGENT_TARGET_H
 #define AGENT_TARGET_H
 
-#include <jansson.h>
 #include <libwebsockets.h>
 
 #include "config.h"
@@ -92,14 +91,6 @@ const struct target_config *target_config(const struct target *t);
  * memory ran out (out then lists no kernels).
  */
 int target_status(const struct target *t, struct target_status *out);
-
-/*
- * Until the supervisor writes the state with daemon_state_store(): the
- * target's entry of the state file (daemon_target_json of target_status),
- * and its kept kernel ids as a JSON array of strings. New references.
- */
-json_t *target_status_json(const struct target *t);
-json_t *target_kernels_json(const struct target *t);
 
 /*
  * The target at a glance, for the terminal status line: "a1b2c3d4 busy 2h13m
