@@ -92,6 +92,7 @@ struct kws {
 	char sent_id[64];		/* msg_id of the last request sent */
 	int64_t sent_us;		/* and when it was queued */
 	int64_t hold_us;		/* how long to hold; 0 = not learnt yet */
+	unsigned sends;			/* requests sent on this link */
 };
 
 static int live_count;
@@ -695,7 +696,7 @@ struct kws *kws_open(struct lws_context *ctx, const struct kws_params *p,
  */
 #define KWS_HOLD_FIRST_US 20000
 #define KWS_HOLD_MIN_US 2000
-#define KWS_HOLD_LEARN_US 250000	/* slower replies (queued behind a cell) teach nothing */
+#define KWS_HOLD_LEARN_US TIMER_HOLD_MAX_US	/* slower replies (queued behind a cell) teach nothing */
 
 static void hold_after_send(struct kws *k, const char *text)
 {
@@ -704,6 +705,7 @@ static void hold_after_send(struct kws *k, const char *text)
 
 	k->sent_id[0] = '\0';
 	k->sent_us = timer_mono_us();
+	k->sends++;
 	/* Our requests have an empty parent_header: the one msg_id is the header's. */
 	if (p && (p = strchr(p + 8, '"')) && (n = strcspn(p + 1, "\"")) < sizeof(k->sent_id))
 		snprintf(k->sent_id, sizeof(k->sent_id), "%.*s", (int)n, p + 1);
@@ -728,7 +730,7 @@ static void hold_learn(struct kws *k, const struct jmsg_info *m)
 	if (took <= 0 || took > KWS_HOLD_LEARN_US)
 		return;
 	took += took / 2 + 1000;
-	if (!k->hold_us && took > KWS_HOLD_FIRST_US)
+	if (k->sends == 1 && took > KWS_HOLD_FIRST_US)
 		took = KWS_HOLD_FIRST_US;
 	if (took > k->hold_us)
 		k->hold_us = took < TIMER_HOLD_MAX_US ? took : TIMER_HOLD_MAX_US;

@@ -473,6 +473,8 @@ static int on_curl_timer(CURLM *multi, long ms, void *userp)
 	(void)multi;
 	if (ms < 0)
 		timer_cancel(r->ctx, &r->sul_timer);
+	else if (ms == 0)
+		timer_soon(r->ctx, &r->sul_timer, on_sul_timer);
 	else
 		sul_set(r, &r->sul_timer, on_sul_timer, (lws_usec_t)ms * 1000);
 	return 0;
@@ -818,7 +820,7 @@ struct rest_call *rest_start(struct rest *r, const struct rest_request *req,
 
 	r->kick_calls++;
 	/* never complete inside rest_start: let the loop drive curl */
-	sul_set(r, &r->sul_kick, on_sul_kick, 0);
+	timer_soon(r->ctx, &r->sul_kick, on_sul_kick);
 	return c;
 
 fail:

@@ -1184,7 +1184,9 @@ static void round_start(struct target *t)
 		return;
 	/* The next round first, so that what this one reports shows it. */
 	if (!t->env->once) {
-		next_ms = target_jitter_ms(t->cfg->interval_ms, t->cfg->jitter_pct, rnd());
+		/* Targets of the same interval share one wakeup (timer.h). */
+		next_ms = timer_batch_ms(t->cfg->interval_ms, t->cfg->jitter_pct,
+					 target_jitter_ms(t->cfg->interval_ms, t->cfg->jitter_pct, rnd()));
 		t->next_round = timer_wall_s() + next_ms / 1000.0;
 		timer_in_ms(t->env->ctx, &t->sul_round, round_cb, next_ms);
 	}

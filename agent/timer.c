@@ -33,6 +33,12 @@ void timer_in_ms(struct lws_context *ctx, lws_sorted_usec_list_t *sul,
 	lws_sul_schedule(ctx, 0, sul, cb, (lws_usec_t)ms * 1000);
 }
 
+void timer_soon(struct lws_context *ctx, lws_sorted_usec_list_t *sul, sul_cb_t cb)
+{
+	/* Any negative delay but -1 (LWS_SET_TIMER_USEC_CANCEL) is in the past. */
+	lws_sul_schedule(ctx, 0, sul, cb, -(lws_usec_t)LWS_US_PER_SEC);
+}
+
 #if LWS_LIBRARY_VERSION_NUMBER < 4001000
 static void cancelled(lws_sorted_usec_list_t *sul)
 {
@@ -53,6 +59,52 @@ void timer_cancel(struct lws_context *ctx, lws_sorted_usec_list_t *sul)
 	 */
 	lws_sul_schedule(ctx, 0, sul, cancelled, LWS_SET_TIMER_USEC_CANCEL);
 #endif
+}
+
+/* ---- round batching ---- */
+
+long timer_batch_pick(struct timer_batch *tab, size_t n, int64_t now_us, long interval_ms,
+		      int jitter_pct, long drawn_ms)
+{
+	int64_t reach = (int64_t)interval_ms * jitter_pct / 100, slack = interval_ms / 100;
+	struct timer_batch *free_slot = NULL, *oldest = NULL;
+	size_t i;
+
+	if (slack > TIMER_BATCH_SLACK_MS)
+		slack = TIMER_BATCH_SLACK_MS;
+	for (i = 0; i < n; i++) {
+		struct timer_batch *b = &tab[i];
+		int64_t in_ms;
+
+		if (!b->due_us || b->due_us <= now_us) {
+			if (!free_slot)
+				free_slot = b;
+			continue;
+		}
+		if (!oldest || b->due_us < oldest->due_us)
+			oldest = b;
+		if (b->interval_ms != interval_ms || b->jitter_pct != jitter_pct)
+			continue;
+		in_ms = (b->due_us - now_us + 999) / 1000;
+		if (in_ms >= interval_ms - reach - slack && in_ms <= interval_ms + reach + slack)
+			return (long)in_ms;
+	}
+	if (!free_slot)
+		free_slot = oldest;	/* table full: the soonest due is forgotten */
+	if (free_slot) {
+		free_slot->interval_ms = interval_ms;
+		free_slot->jitter_pct = jitter_pct;
+		free_slot->due_us = now_us + (int64_t)drawn_ms * 1000;
+	}
+	return drawn_ms;
+}
+
+long timer_batch_ms(long interval_ms, int jitter_pct, long drawn_ms)
+{
+	static struct timer_batch tab[TIMER_BATCHES];
+
+	return timer_batch_pick(tab, TIMER_BATCHES, timer_mono_us(), interval_ms, jitter_pct,
+				drawn_ms);
 }
 
 /* ---- read coalescing: one batch at a time ---- */

@@ -24,8 +24,42 @@ double timer_wall_s(void);
 void timer_in_ms(struct lws_context *ctx, lws_sorted_usec_list_t *sul,
 		 sul_cb_t cb, int64_t ms);
 
+/*
+ * Run cb on sul at the loop's next turn, before it sleeps. lws times its
+ * sleep from the start of the pass that ran the timers, so a timer due "now"
+ * but armed 1.5 ms into a long pass would cost a 1 ms sleep (a wakeup);
+ * this one is armed in the past and runs in the same pass's timer sweep.
+ */
+void timer_soon(struct lws_context *ctx, lws_sorted_usec_list_t *sul, sul_cb_t cb);
+
 /* Cancel sul (a no-op when it is not armed). */
 void timer_cancel(struct lws_context *ctx, lws_sorted_usec_list_t *sul);
+
+/*
+ * Round batching: rounds with the same interval and jitter, in one process,
+ * fire in one wakeup. A round that drew drawn_ms for its next delay (the
+ * interval with its jitter applied) gets instead the delay to the batch
+ * already due within its jitter's reach (interval ± jitter, widened by 1 %
+ * of the interval up to TIMER_BATCH_SLACK_MS, so that --jitter 0 rounds
+ * started moments apart still meet); when there is none, its own draw
+ * becomes the batch. So jitter moves the whole batch, as one agent's rounds,
+ * and separate agents still drift apart. Up to TIMER_BATCHES intervals.
+ */
+#define TIMER_BATCHES 16
+#define TIMER_BATCH_SLACK_MS 250
+
+struct timer_batch {
+	long interval_ms;
+	int jitter_pct;
+	int64_t due_us;		/* monotonic; 0 = free */
+};
+
+/* The delay to use, from a table of n batches at monotonic time now_us (pure; unit-tested). */
+long timer_batch_pick(struct timer_batch *tab, size_t n, int64_t now_us, long interval_ms,
+		      int jitter_pct, long drawn_ms);
+
+/* The same with the process's own table and clock. */
+long timer_batch_ms(long interval_ms, int jitter_pct, long drawn_ms);
 
 /*
  * Read coalescing. The replies to one round (a kernel's busy status, its
@@ -42,7 +76,7 @@ void timer_cancel(struct lws_context *ctx, lws_sorted_usec_list_t *sul);
  * The owner embeds a struct timer_hold (zeroed) next to its wsi and must call
  * timer_hold_forget() before that wsi is closed or freed.
  */
-#define TIMER_HOLD_MAX_US 200000
+#define TIMER_HOLD_MAX_US 1000000
 
 struct timer_hold {
 	struct timer_hold *next;
