@@ -15,6 +15,7 @@ within 30 s).
 """
 import json
 import os
+import select
 import sys
 import time
 import uuid
@@ -40,7 +41,8 @@ def main(argv):
     ws_url = "ws" + url[len("http"):].rstrip("/") + \
         "/api/kernels/%s/channels?session_id=%s" % (kernel_id, session)
     ws = websocket.create_connection(
-        ws_url, header=["Authorization: token " + os.environ.get("JUPYTER_TOKEN", "")])
+        ws_url, header=["Authorization: token " + os.environ.get("JUPYTER_TOKEN", "")],
+        timeout=30)
     print("connected to kernel", file=sys.stderr, flush=True)
     pending = set()
     next_send = time.monotonic()
@@ -52,16 +54,17 @@ def main(argv):
             pending.add(msg["header"]["msg_id"])
             ws.send(json.dumps(msg))
             next_send = now + interval
-        ws.settimeout(max(0.001, (deadline if once else next_send) - time.monotonic()))
-        try:
-            text = ws.recv()
-        except websocket.WebSocketTimeoutException:
+        # select, not a recv() timeout: websocket-client answers the
+        # server's pings inside recv() and restarts the timeout after each.
+        wait = max(0.0, (deadline if once else next_send) - time.monotonic())
+        if not select.select([ws.sock], [], [], wait)[0]:
             if once:
                 return 1
             continue
-        if not isinstance(text, str):
+        opcode, frame = ws.recv_data_frame(True)
+        if opcode != websocket.ABNF.OPCODE_TEXT:
             continue
-        m = json.loads(text)
+        m = json.loads(frame.data)
         parent = (m.get("parent_header") or {}).get("msg_id")
         if (m.get("header") or {}).get("msg_type") == "execute_reply" and parent in pending:
             pending.discard(parent)
