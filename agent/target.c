@@ -630,6 +630,7 @@ static void kept_acked(struct kept *k)
 	k->news = 0;
 	set_result(t, "ok: keepalive acknowledged in %ld ms", k->rtt_ms);
 	t->acks++;
+	verify_tracked(t->verify, k->sent_us / 1e6);
 	k->once_ok = 1;
 	k->readback = 1;
 	kept_fetch(k);		/* the read-back: what the culler sees now */
@@ -1076,6 +1077,8 @@ static void rest_done(void *ud, const struct rest_reply *r)
 	case VERDICT_OK:
 		break;
 	}
+	/* Our REST calls to a target's server are tracked (no no_track_activity). */
+	verify_tracked(t->verify, timer_mono_s() - r->seconds);
 	if (t->resolving) {
 		resolve_prefix(t, r->body);
 		return;

@@ -33,6 +33,9 @@ struct reading {
 	double cur;		/* at the latest, 0 = unknown */
 	double since;		/* monotonic time cur was first read */
 	int fresh;		/* read since the last settle */
+	double answered;	/* monotonic time the latest read was answered */
+	double prev_answered;	/* and the one before */
+	double acted;		/* tracked_start when the latest read started */
 };
 
 struct kseen {
@@ -50,6 +53,8 @@ struct verify {
 	int hub_posted;			/* the hub took an activity post before this read */
 
 	struct rest_call *scall;
+	double scall_acted;		/* tracked_start when scall started */
+	double tracked_start;		/* monotonic start of the latest answered tracked request */
 	struct kseen *seen;
 	size_t nseen;
 	struct reading layer[L_COUNT];	/* L_KERNEL unused: kernels are in seen */
@@ -68,6 +73,17 @@ static const char *tname(const struct verify *v)
 }
 
 /* ---- pure helpers ---- */
+
+int verify_acted_between(double acted, double prev_answered)
+{
+	return acted > 0 && acted > prev_answered;
+}
+
+void verify_tracked(struct verify *v, double started_mono)
+{
+	if (v && started_mono > v->tracked_start)
+		v->tracked_start = started_mono;
+}
 
 int verify_did_not_move(double prev, double cur, double still_s, double lag_s)
 {
@@ -112,6 +128,8 @@ char *verify_format_ages(char *out, size_t outlen, double kernel_age, int kernel
 static void reading_set(struct reading *r, double act, double now)
 {
 	r->prev = r->cur;
+	r->prev_answered = r->answered;
+	r->answered = now;
 	if (act != r->cur || !r->since)
 		r->since = now;
 	r->cur = act;
@@ -222,7 +240,11 @@ static void check_server(struct verify *v, double mono)
 	kernels_oldest(v, &busy);
 	if (busy && !(v->tc->mode & MODE_HTTP))
 		return;
-	if (verify_did_not_move(r->prev, r->cur, mono - r->since, 0))
+	/* Judged only when a request the server tracks went out after the
+	 * previous read was answered, and was answered before this one began
+	 * (an extra read-back, e.g. on a reconnect, may follow no ping). */
+	if (verify_acted_between(r->acted, r->prev_answered) &&
+	    verify_did_not_move(r->prev, r->cur, mono - r->since, 0))
 		layer_warn(v, L_SERVER, "the server's last_activity (/api/status) did not move: the "
 			   "server does not count the agent's traffic as activity, so its "
 			   "shutdown_no_activity_timeout (if set) may still stop it");
@@ -351,8 +373,10 @@ static void server_done(void *ud, const struct rest_reply *r)
 	if ((o = reply_object(v, "the server's status", r))) {
 		double act = jmsg_activity(o);
 
-		if (act > 0)
+		if (act > 0) {
 			reading_set(&v->layer[L_SERVER], act, timer_mono_s());
+			v->layer[L_SERVER].acted = v->scall_acted;
+		}
 		json_decref(o);
 	}
 	settle(v);
@@ -363,6 +387,7 @@ static void server_start(struct verify *v)
 	char url[1024];
 
 	/* /api/status is not tracked: reading it does not move last_activity. */
+	v->scall_acted = v->tracked_start;
 	if (snprintf(url, sizeof(url), "%sapi/status", v->tc->url) < (int)sizeof(url))
 		v->scall = rest_start_for(v->rest, v->tc, "GET", url, NULL, server_done, v);
 }

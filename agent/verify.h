@@ -81,6 +81,15 @@ void verify_kernel_model(struct verify *v, const char *id, double last_activity,
 void verify_kernel_forget(struct verify *v, const char *id);
 
 /*
+ * A request the server counts as activity (a REST ping, an acknowledged
+ * keepalive) was answered; it had started at started_mono (timer_mono_s).
+ * The server's "did not move" is judged only across two read-backs with
+ * such a request between them: started after the first was answered,
+ * answered before the second began.
+ */
+void verify_tracked(struct verify *v, double started_mono);
+
+/*
  * Call settled(ud) each time a read-back has finished (its line logged),
  * whatever it found; NULL stops that. For --once, which should end only after
  * the read-back: settled may free v (verify_free) from inside the call.
@@ -114,6 +123,13 @@ void verify_free(struct verify *v);
  * at once). 1 when it did not move, else 0.
  */
 int verify_did_not_move(double prev, double cur, double still_s, double lag_s);
+
+/*
+ * Whether a tracked request went out between two reads: acted is the start
+ * of the latest tracked request answered before the later read began (0 =
+ * none), prev_answered when the earlier read was answered. Pure.
+ */
+int verify_acted_between(double acted, double prev_answered);
 
 /*
  * "culler sees activity 1 s ago (kernel), 0 s ago (server), 3 s ago (hub)";

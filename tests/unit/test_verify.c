@@ -24,6 +24,19 @@ TEST(did_not_move)
 	CHECK(verify_did_not_move(100, 100.001, 661, 660) == 0);
 }
 
+TEST(acted_between)
+{
+	/* no tracked request answered yet */
+	CHECK(verify_acted_between(0, 0) == 0);
+	/* the first read: any tracked request counts */
+	CHECK(verify_acted_between(5.0, 0) == 1);
+	/* a ping that started after the previous read was answered */
+	CHECK(verify_acted_between(12.5, 12.0) == 1);
+	/* an extra read-back (a reconnect) with no ping since the previous read */
+	CHECK(verify_acted_between(11.0, 12.0) == 0);
+	CHECK(verify_acted_between(12.0, 12.0) == 0);
+}
+
 TEST(age_line)
 {
 	char b[200];
@@ -109,6 +122,7 @@ TEST(status_ages_from_kernel_models)
 void suite_verify(void)
 {
 	RUN(did_not_move);
+	RUN(acted_between);
 	RUN(age_line);
 	RUN(new_and_status_without_network);
 	RUN(status_ages_from_kernel_models);
