@@ -712,6 +712,8 @@ static void kept_step(struct kept *k, enum kfsm_event e, struct kfsm_facts *f)
 	f->grace = kept_in_grace(k);
 	f->own_cell = t->env->own_kernel && !strcmp(t->env->own_kernel, k->id);
 	f->lingering = k->st == KS_GOING && timer_mono_us() - k->going_since_us > 1000LL * t->cfg->timeout_ms;
+	f->stale = k->inflight[0] && timer_mono_us() - k->sent_us >
+		   1000LL * (t->cfg->interval_ms > 2000 ? t->cfg->interval_ms : 2000);
 	o = kfsm_step(k->st, e, f);
 	if (o.state == KS_GOING && was != KS_GOING)
 		k->going_since_us = timer_mono_us();

@@ -30,6 +30,8 @@ enum facts_id {
 	F_IOPUB_BUSY_MODEL_BUSY,
 	F_OWN_CELL_IDLE,		/* our own cell runs in it; the server says idle */
 	F_ONCE_LINGERING,
+	F_STALE_IDLE,		/* model idle; our keepalive out for over an interval */
+	F_STALE_IDLE_IOPUB_BUSY,
 	F_COUNT
 };
 
@@ -58,6 +60,8 @@ static struct kfsm_facts facts(enum facts_id id)
 	case F_IOPUB_BUSY_MODEL_BUSY: f.exec_state = "busy"; f.iopub_busy = 1; break;
 	case F_OWN_CELL_IDLE: f.exec_state = "idle"; f.own_cell = 1; break;
 	case F_ONCE_LINGERING: f.once = 1; f.lingering = 1; f.exec_state = "idle"; break;
+	case F_STALE_IDLE: f.exec_state = "idle"; f.stale = 1; break;
+	case F_STALE_IDLE_IOPUB_BUSY: f.exec_state = "idle"; f.stale = 1; f.iopub_busy = 1; break;
 	case F_COUNT: break;
 	}
 	return f;
@@ -154,6 +158,9 @@ static const struct row table[] = {
 	{ KS_WAITING, KE_MODEL, F_MODEL_IDLE_IOPUB_BUSY, KS_WAITING, KA_POKE | KA_SAFE },
 	{ KS_WAITING, KE_MODEL, F_IOPUB_BUSY_MODEL_BUSY, KS_WAITING, KA_SAFE },
 	{ KS_WAITING, KE_MODEL, F_IDLE, KS_WAITING, 0 },
+	{ KS_WAITING, KE_MODEL, F_STALE_IDLE, KS_BACKOFF,
+	  KA_CLOSE | KA_NEW_SESSION | KA_DISARM | KA_BACKOFF | KA_FETCH },
+	{ KS_WAITING, KE_MODEL, F_STALE_IDLE_IOPUB_BUSY, KS_WAITING, KA_POKE | KA_SAFE },
 	{ KS_OVERDUE, KE_MODEL, F_IDLE, KS_BACKOFF,
 	  KA_CLOSE | KA_NEW_SESSION | KA_DISARM | KA_BACKOFF | KA_FETCH },
 	{ KS_OVERDUE, KE_MODEL, F_ONCE_MODEL_IDLE, KS_OVERDUE, KA_DISARM | KA_FAIL },
