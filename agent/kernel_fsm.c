@@ -287,9 +287,11 @@ static struct kfsm_out in_waiting(enum kfsm_event e, const struct kfsm_facts *f)
 			return to(KS_WAITING, KA_POKE | KA_SAFE, NULL);
 		if (is(f->exec_state, "busy") && f->iopub_busy)
 			return to(KS_WAITING, KA_SAFE, NULL);	/* queued behind a cell: safe */
-		/* Idle, nothing of anyone's running, and a round passed with no
-		 * reply: lost (e.g. sent while a restart swapped the process). A
-		 * culler may be shorter than the reply timeout: start over now. */
+		/* Sent after a restart, idle, nothing of anyone's running, and a
+		 * round passed with no reply: lost while the restart swapped the
+		 * process. A culler may be shorter than the reply timeout: start
+		 * over now. (Not without a restart: a jupyter_server < 2.15 may
+		 * call a kernel idle while a cell runs, after a connect nudge.) */
 		if (is(f->exec_state, "idle") && f->stale && !f->once)
 			return to(KS_BACKOFF, KA_CLOSE | KA_NEW_SESSION | KA_DISARM | KA_BACKOFF | KA_FETCH,
 				  "no reply to the keepalive although the server says the kernel is idle");

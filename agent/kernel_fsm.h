@@ -79,8 +79,8 @@ struct kfsm_facts {
 	int restart;		/* KE_SHUTDOWN: a restart, not an end */
 	int grace;		/* KE_MISSING: an explicit kernel id still within its grace period */
 	int lingering;		/* KE_MODEL in GOING: it has been going for longer than the timeout */
-	int stale;		/* KE_MODEL: our keepalive has been out for longer than an
-				 * interval (at least 2 s): a kernel answers in milliseconds */
+	int stale;		/* KE_MODEL: our keepalive, sent after a restart, has been out
+				 * for longer than an interval (at least 2 s) */
 	int own_cell;		/* the agent runs attached inside this kernel's own cell
 				 * (`!agent --once`, `--foreground`): busy for as long as we run */
 	int once;		/* --once: one verified round, then end */

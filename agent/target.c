@@ -42,6 +42,7 @@ struct kept {
 	char session_id[JMSG_UUID_LEN];	/* the run's, until a link is abandoned */
 	char why[512];			/* the words of the failure being handled */
 	int64_t sent_us;
+	int64_t restarted_us;	/* the latest restart seen (monotonic); 0 after a reply */
 	int iopub_busy;			/* someone else's execute_request is running (IOPub) */
 	int aborted;			/* the last reply came back "aborted" */
 	unsigned retries;		/* consecutive failed connections */
@@ -619,6 +620,7 @@ static void kept_acked(struct kept *k)
 	k->retries = 0;
 	k->busy_since = 0;
 	k->rtt_ms = (long)((timer_mono_us() - k->sent_us) / 1000);
+	k->restarted_us = 0;
 	k->last_ack = timer_wall_s();
 	/* A keepalive queued behind a failing cell comes back "aborted", but its
 	 * busy/idle still reached IOPub, so it still counted (ipykernel aborts
@@ -712,7 +714,10 @@ static void kept_step(struct kept *k, enum kfsm_event e, struct kfsm_facts *f)
 	f->grace = kept_in_grace(k);
 	f->own_cell = t->env->own_kernel && !strcmp(t->env->own_kernel, k->id);
 	f->lingering = k->st == KS_GOING && timer_mono_us() - k->going_since_us > 1000LL * t->cfg->timeout_ms;
-	f->stale = k->inflight[0] && timer_mono_us() - k->sent_us >
+	/* Only after a restart: jupyter_server < 2.15 may call a kernel idle
+	 * while a cell we did not see start still runs (its connect nudge). */
+	f->stale = k->inflight[0] && k->restarted_us && k->sent_us >= k->restarted_us &&
+		   timer_mono_us() - k->sent_us >
 		   1000LL * (t->cfg->interval_ms > 2000 ? t->cfg->interval_ms : 2000);
 	o = kfsm_step(k->st, e, f);
 	if (o.state == KS_GOING && was != KS_GOING)
@@ -828,12 +833,16 @@ static void kws_message(void *ud, const struct jmsg_info *m)
 		if (f.parent_execute && !f.parent_ours)
 			k->iopub_busy = !strcmp(m->execution_state, "busy");
 		else if (!strcmp(m->execution_state, "starting") ||
-			 !strcmp(m->execution_state, "restarting"))
+			 !strcmp(m->execution_state, "restarting")) {
 			k->iopub_busy = 0;	/* a new process: nothing runs */
+			k->restarted_us = timer_mono_us();
+		}
 		kept_step(k, KE_STATUS, &f);
 	} else if (!strcmp(m->msg_type, "shutdown_reply")) {
 		k->iopub_busy = 0;
 		f.restart = m->restart;
+		if (m->restart)
+			k->restarted_us = timer_mono_us();
 		log_info(k->t->cfg->name, "kernel %s is %s", short_id(k->id),
 			 m->restart ? "restarting" : "shutting down");
 		kept_step(k, KE_SHUTDOWN, &f);
