@@ -34,6 +34,11 @@ def test_memcheck_1000_round_trips(make_server, agent, tmp_path):
     assert valgrind, "valgrind is not installed (apt-get install valgrind)"
     srv = make_server(cull_idle_timeout=0)     # no culler: kernels wait for the agent
     kernels = [srv.start_kernel() for _ in range(KERNELS)]
+    # Each kernel answers before anything connects: one that lost a race for
+    # its random ports is restarted by the server, and a channel opened
+    # meanwhile waits for it past the harness's timeout.
+    for k in kernels:
+        srv.execute(k, "pass", timeout=90)
 
     base = "[lab]\nurl = %s\ntoken = %s\nkernel = all\ninterval = 1s\njitter = 0\n" % (
         srv.url, srv.token)
