@@ -654,31 +654,28 @@ class IOPubMonitor:
         if self.ch:
             self.ch.close()
 
-    def foreign_requests(self, msg_type="execute_request"):
-        """msg_ids of requests of msg_type from other sessions than ours,
-        as seen through the IOPub messages they caused."""
-        ids = []
-        with self._lock:
-            msgs = list(self.messages)
-        for m in msgs:
-            p = m.get("parent_header") or {}
-            if (p.get("msg_type") == msg_type and p.get("session") != self.ch.session
-                    and p.get("msg_id") not in ids):
-                ids.append(p.get("msg_id"))
-        return ids
-
-    def foreign_sessions(self, msg_type="execute_request"):
-        """The session ids of other clients' requests of msg_type, in the
-        order they first appeared: what the kernel saw of each client."""
+    def _foreign(self, msg_type, key):
+        """The distinct parent_header[key] of other sessions' requests of
+        msg_type, in the order they first appeared on IOPub."""
         out = []
         with self._lock:
             msgs = list(self.messages)
         for m in msgs:
             p = m.get("parent_header") or {}
             if (p.get("msg_type") == msg_type and p.get("session") != self.ch.session
-                    and p.get("session") not in out):
-                out.append(p.get("session"))
+                    and p.get(key) not in out):
+                out.append(p.get(key))
         return out
+
+    def foreign_requests(self, msg_type="execute_request"):
+        """msg_ids of requests of msg_type from other sessions than ours,
+        as seen through the IOPub messages they caused."""
+        return self._foreign(msg_type, "msg_id")
+
+    def foreign_sessions(self, msg_type="execute_request"):
+        """The session ids of other clients' requests of msg_type, in the
+        order they first appeared: what the kernel saw of each client."""
+        return self._foreign(msg_type, "session")
 
     def foreign_inputs(self):
         """execute_input messages caused by others (non-silent requests)."""
