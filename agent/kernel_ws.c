@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -278,8 +280,10 @@ static void make_label(char *out, size_t outlen, const struct ws_url *u)
  * The retry policy is referenced by the wsi for its whole life, so it lives
  * in static storage. lws never retries by itself (only lws_retry_sul_*()
  * would use the table); the owner reconnects by calling kws_open() again.
- * Only the idle part matters: PING after ping_secs without a PONG, hang up
- * at 2x.
+ * Only the idle part matters: hang up after 2x ping_secs without proof of
+ * life, and PING at 1.5x, so that a server which pings on its own at
+ * ping_secs or more often (jupyter_server: every 30 s, WS_PING_INTERVAL)
+ * keeps the link proven and our PING never has to go out (on_writeable).
  */
 static const uint32_t retry_table[] = { 1000 };
 static lws_retry_bo_t policies[KWS_POLICIES];
@@ -290,7 +294,7 @@ static const lws_retry_bo_t *policy_for(int ping)
 	int best = 0;
 
 	for (int i = 0; i < npolicies; i++)
-		if (policies[i].secs_since_valid_ping == ping)
+		if (policies[i].secs_since_valid_hangup == 2 * ping)
 			return &policies[i];
 	if (npolicies < KWS_POLICIES) {
 		lws_retry_bo_t *bo = &policies[npolicies++];
@@ -298,15 +302,15 @@ static const lws_retry_bo_t *policy_for(int ping)
 		bo->retry_ms_table = retry_table;
 		bo->retry_ms_table_count = LWS_ARRAY_SIZE(retry_table);
 		bo->conceal_count = 0;
-		bo->secs_since_valid_ping = (uint16_t)ping;
+		bo->secs_since_valid_ping = (uint16_t)(ping + ping / 2);
 		bo->secs_since_valid_hangup = (uint16_t)(2 * ping);
 		bo->jitter_percent = 0;
 		return bo;
 	}
 	/* Table full (many distinct intervals): the nearest one. */
 	for (int i = 1; i < npolicies; i++)
-		if (abs(policies[i].secs_since_valid_ping - ping) <
-		    abs(policies[best].secs_since_valid_ping - ping))
+		if (abs(policies[i].secs_since_valid_hangup - 2 * ping) <
+		    abs(policies[best].secs_since_valid_hangup - 2 * ping))
 			best = i;
 	return &policies[best];
 }
@@ -692,7 +696,11 @@ struct kws *kws_open(struct lws_context *ctx, const struct kws_params *p,
  * KWS_HOLD_FIRST_US counts: a kernel's first reply on a link is slow); later
  * ones hold the link about that long (timer.h), so a round costs one wakeup
  * to send and one to read. A reply later than the hold teaches a longer one;
- * each hold is an eighth shorter than the last, so it follows the server down.
+ * each hold is a 32nd shorter than the last, so it follows the server down
+ * slowly: holding longer costs nothing but the delay, while a hold that ends
+ * before the replies are in costs a wakeup for each one that trickles in
+ * (with prompt acknowledgements, see ack_promptly, they come a few
+ * milliseconds apart rather than in one burst).
  */
 #define KWS_HOLD_FIRST_US 20000
 #define KWS_HOLD_MIN_US 2000
@@ -712,7 +720,7 @@ static void hold_after_send(struct kws *k, const char *text)
 	if (!k->hold_us || !k->sent_id[0])
 		return;
 	timer_hold(k->ctx, &k->hold, k->wsi, k->hold_us);
-	k->hold_us -= k->hold_us / 8;
+	k->hold_us -= k->hold_us / 32;
 	if (k->hold_us < KWS_HOLD_MIN_US)
 		k->hold_us = KWS_HOLD_MIN_US;
 }
@@ -928,6 +936,35 @@ static void on_receive(struct kws *k, struct lws *wsi, const void *in, size_t le
 	k->rx_len = 0;
 }
 
+static double secs_since(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t->tv_sec) + (now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+/*
+ * jupyter_server's sockets keep Nagle on (tornado sets TCP_NODELAY only when
+ * asked), so after the first frame of an answer (the kernel's "busy") it
+ * holds the rest until that frame is acknowledged; and Linux delays that
+ * acknowledgement by up to 40 ms on a connection that just sent data (it
+ * takes it for interactive: tcp_event_data_sent() enters "pingpong" mode).
+ * Every keepalive's reply came ~45 ms late for that alone. Leaving the mode
+ * after each write makes the kernel acknowledge at once, and the reply
+ * arrives in ~5 ms. Linux only; the option is not sticky, hence each write.
+ */
+static void ack_promptly(struct lws *wsi)
+{
+#ifdef TCP_QUICKACK
+	int one = 1;
+
+	(void)setsockopt(lws_get_socket_fd(wsi), IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+#else
+	(void)wsi;
+#endif
+}
+
 static int on_writeable(struct kws *k, struct lws *wsi)
 {
 	struct txmsg *m;
@@ -940,12 +977,26 @@ static int on_writeable(struct kws *k, struct lws *wsi)
 				 (unsigned char *)(uintptr_t)bye, sizeof bye - 1);
 		return -1;
 	}
-	if (!k->tx_count)
-		return 0;	/* spurious: lws asks for one after its own PING */
+	if (!k->tx_count) {
+		/*
+		 * lws asks for a writable after each control frame it wrote
+		 * itself (ops-ws.c: "leave POLLOUT active either way"): its own
+		 * PING, or a PONG to the server's PING. lws pings only after
+		 * 1.5x ping_secs without proof, so one that comes sooner was a
+		 * PONG: the server's PING arrived, which proves the link as
+		 * well as a PONG of ours would (lws itself counts only PONGs).
+		 */
+		if (k->established && secs_since(&k->last_valid) < k->hangup_secs * 3 / 4 - 1) {
+			lws_validity_confirmed(wsi);
+			clock_gettime(CLOCK_MONOTONIC, &k->last_valid);
+		}
+		return 0;
+	}
 
 	m = &k->txq[k->tx_head];
 	/* lws masks the payload in place; the buffer is scrap afterwards. */
 	n = lws_write(wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT);
+	ack_promptly(wsi);
 	free(m->buf);
 	m->buf = NULL;
 	k->tx_head = (k->tx_head + 1) % KWS_TXQ;
@@ -957,14 +1008,6 @@ static int on_writeable(struct kws *k, struct lws *wsi)
 	if (k->tx_count)
 		lws_callback_on_writable(wsi);
 	return 0;
-}
-
-static double secs_since(const struct timespec *t)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - t->tv_sec) + (now.tv_nsec - t->tv_nsec) / 1e9;
 }
 
 static void on_closed(struct kws *k, struct lws *wsi)

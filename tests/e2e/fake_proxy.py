@@ -12,6 +12,7 @@ command, hence the double.
     proxy.refuse()    # stop listening (connections are refused) and drop all
     proxy.listen()    # listen again on the same port
     proxy.accepted    # connections accepted so far
+    proxy.from_client # bytes each connection's client sent so far, in accept order
 
 Threads and the standard library only: one thread accepts, two per
 connection pump bytes. Everything binds to 127.0.0.1.
@@ -35,6 +36,7 @@ class _Pair:
         self.client = client
         self.upstream = upstream
         self.closed = False
+        self.from_client = bytearray()
         self._lock = threading.Lock()
 
     def start(self):
@@ -57,6 +59,8 @@ class _Pair:
                 while not flowing.wait(0.2):
                     if self.closed:
                         return
+                if src is self.client:
+                    self.from_client += data
                 dst.sendall(data)
         except (OSError, ValueError):
             pass
@@ -90,6 +94,7 @@ class FakeProxy:
         self.url = "http://127.0.0.1:%d/" % self.port
         self.accepted = 0
         self.accept_times = []
+        self._all_pairs = []
         self._pairs = set()
         self._lock = threading.Lock()
         self._flowing = threading.Event()
@@ -183,6 +188,11 @@ class FakeProxy:
         for p in pairs:
             p.close(rst=rst)
 
+    @property
+    def from_client(self):
+        with self._lock:
+            return [bytes(p.from_client) for p in self._all_pairs]
+
     def _forget(self, pair):
         with self._lock:
             self._pairs.discard(pair)
@@ -207,4 +217,5 @@ class FakeProxy:
             pair = _Pair(self, client, upstream)
             with self._lock:
                 self._pairs.add(pair)
+                self._all_pairs.append(pair)
             pair.start()
