@@ -238,7 +238,7 @@ static void hold_kick(struct rest *r)
 		timer_hold(r->ctx, &r->hold, r->wsi, until - now);
 	} else if (r->kick_calls >= 2 && r->hold_us) {
 		timer_hold(r->ctx, &r->hold, r->wsi, r->hold_us);
-		r->hold_us -= r->hold_us / 8;
+		r->hold_us -= r->hold_us / 32;
 		if (r->hold_us < REST_HOLD_MIN_US)
 			r->hold_us = REST_HOLD_MIN_US;
 	}

@@ -57,6 +57,7 @@ struct supervisor {
 	lws_sorted_usec_list_t sul_shutdown;
 	lws_sorted_usec_list_t sul_state;	/* coalesces state-file writes */
 	int state_pending;
+	double state_written;		/* monotonic time of the last write, 0 = never */
 	char *state_text;		/* the state as last written, to skip identical writes */
 	int shutdown_deadline;
 };
@@ -270,6 +271,7 @@ static void state_write(struct supervisor *s)
 		return;
 	text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
 	if (!text || !s->state_text || strcmp(text, s->state_text) != 0) {
+		s->state_written = timer_mono_s();
 		if (daemon_state_write(s->o->state_dir, s->pid, j) == 0 && text) {
 			free(s->state_text);
 			s->state_text = text;
@@ -323,7 +325,36 @@ static void supervisor_stop(struct supervisor *s, int code, const char *reason)
 }
 
 /* Many kernels acknowledge within moments of each other: write the state
- * file at most once a second. */
+ * file at most once a second, on the trailing edge of the changes. */
+static void state_soon(struct supervisor *s)
+{
+	if (!s->o->state_dir || s->state_pending || s->stopping)
+		return;
+	s->state_pending = 1;
+	lws_sul_schedule(s->env.ctx, 0, &s->sul_state, state_write_cb, LWS_US_PER_SEC);
+}
+
+/* A round's read-back is in: the state is whole, write it in this wakeup
+ * rather than a second later (that second would cost one of its own),
+ * unless the last write is under a second old. */
+static void on_target_settled(void *ud, struct target *t)
+{
+	struct supervisor *s = ud;
+
+	(void)t;
+	if (!s->o->state_dir || s->stopping)
+		return;
+	if (s->state_written && timer_mono_s() - s->state_written < 1.0) {
+		state_soon(s);
+		return;
+	}
+	if (s->state_pending) {
+		timer_cancel(s->env.ctx, &s->sul_state);
+		s->state_pending = 0;
+	}
+	state_write(s);
+}
+
 static void on_target_changed(void *ud, struct target *t)
 {
 	struct supervisor *s = ud;
@@ -336,10 +367,7 @@ static void on_target_changed(void *ud, struct target *t)
 		snprintf(msg, sizeof(msg), "%s: %s", target_name(t), ok);
 		daemon_launch_report(EXIT_OK, msg);
 	}
-	if (!s->o->state_dir || s->state_pending || s->stopping)
-		return;
-	s->state_pending = 1;
-	lws_sul_schedule(s->env.ctx, 0, &s->sul_state, state_write_cb, LWS_US_PER_SEC);
+	state_soon(s);
 }
 
 static void on_target_ended(void *ud, struct target *t, int code, const char *why)
@@ -689,8 +717,11 @@ static int setup(struct supervisor *s)
 	jmsg_uuid(s->env.session_id);
 	s->env.username = "keepalive-agent";
 	s->env.once = cli->once;
+	if (cli->once)
+		timer_hold_off();
 	s->env.ended = on_target_ended;
 	s->env.changed = on_target_changed;
+	s->env.settled = on_target_settled;
 	s->env.ud = s;
 	s->env.ctx = make_context(s);
 	if (!s->env.ctx) {

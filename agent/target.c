@@ -293,10 +293,14 @@ static void once_check(struct target *t)
 	target_end(t, 0, "round verified");
 }
 
-static void once_seen_cb(void *ud)
+static void settled_cb(void *ud)
 {
 	struct target *t = ud;
 
+	if (t->env->settled)
+		t->env->settled(t->env->ud, t);
+	if (!t->env->once)
+		return;
 	t->once_seen = 1;
 	once_check(t);
 }
@@ -443,11 +447,15 @@ static void model_done(void *ud, const struct rest_reply *r)
 	struct target *t = k->t;
 	struct kfsm_facts f = {0};
 	char why[512] = "";
+	enum verdict v;
 	json_t *o;
 	int first;
 
 	k->model_call = NULL;
-	switch (classify(t, r, why, sizeof(why))) {
+	v = classify(t, r, why, sizeof(why));
+	if (v != VERDICT_OK && k->readback)
+		verify_kernel_model(t->verify, k->id, 0, NULL);	/* ends its wait */
+	switch (v) {
 	case VERDICT_AUTH:
 		snprintf(k->why, sizeof(k->why), "%s", why);
 		kept_event(k, KE_REFUSED);
@@ -470,6 +478,8 @@ static void model_done(void *ud, const struct rest_reply *r)
 	o = json_loadb(r->body, r->len, 0, NULL);
 	if (!json_is_object(o)) {
 		json_decref(o);
+		if (k->readback)
+			verify_kernel_model(t->verify, k->id, 0, NULL);
 		return;
 	}
 	kept_found(k);
@@ -634,8 +644,14 @@ static void kept_acked(struct kept *k)
 	t->acks++;
 	verify_tracked(t->verify, k->sent_us / 1e6);
 	k->once_ok = 1;
+	/* The read-back: what the kernel culler sees now, and beside it (one
+	 * wakeup for both answers) what the server and the hub see. */
 	k->readback = 1;
-	kept_fetch(k);		/* the read-back: what the culler sees now */
+	verify_kernel_expect(t->verify, k->id);
+	kept_fetch(k);
+	if (!k->model_call)	/* could not start: do not wait for it */
+		verify_kernel_model(t->verify, k->id, 0, NULL);
+	round_verified(t);
 }
 
 static void kept_safe(struct kept *k)
@@ -1226,8 +1242,7 @@ struct target *target_new(struct target_env *env, const struct target_config *tc
 	t->verify = verify_new(env->ctx, env->rest, tc, t->hub);
 	if (is_jupyter(t))
 		t->rec = recorder_open(tc->record, tc->record_max, tc->kernel == KSEL_ALL);
-	if (env->once)
-		verify_on_settled(t->verify, once_seen_cb, t);
+	verify_on_settled(t->verify, settled_cb, t);
 	snprintf(t->last_result, sizeof(t->last_result), "starting");
 	return t;
 }

@@ -59,6 +59,8 @@ struct target_env {
 	void (*ended)(void *ud, struct target *t, int code, const char *why);
 	/* Something worth a state-file refresh happened (round done). May be NULL. */
 	void (*changed)(void *ud, struct target *t);
+	/* A round's read-back of what the cullers see is in. May be NULL. */
+	void (*settled)(void *ud, struct target *t);
 	void *ud;
 };
 

@@ -110,6 +110,7 @@ long timer_batch_ms(long interval_ms, int jitter_pct, long drawn_ms)
 /* ---- read coalescing: one batch at a time ---- */
 
 static struct timer_hold *held;		/* the open batch */
+static int holds_off;			/* timer_hold_off(): read as data comes */
 static int64_t batch_open_us, batch_due_us;
 static lws_sorted_usec_list_t sul_resume;
 static struct lws_context *hold_ctx;
@@ -139,7 +140,7 @@ void timer_hold(struct lws_context *ctx, struct timer_hold *h, struct lws *wsi, 
 {
 	int64_t now = timer_mono_us(), due;
 
-	if (!wsi || us <= 0)
+	if (!wsi || us <= 0 || holds_off)
 		return;
 	if (us > TIMER_HOLD_MAX_US)
 		us = TIMER_HOLD_MAX_US;
@@ -163,6 +164,11 @@ void timer_hold(struct lws_context *ctx, struct timer_hold *h, struct lws *wsi, 
 		hold_ctx = ctx;
 		lws_sul_schedule(ctx, 0, &sul_resume, resume_cb, (lws_usec_t)(due - now));
 	}
+}
+
+void timer_hold_off(void)
+{
+	holds_off = 1;
 }
 
 int64_t timer_hold_until(void)

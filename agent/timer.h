@@ -87,6 +87,10 @@ struct timer_hold {
 /* Hold h's wsi until at least now + us (within the open batch's bounds). */
 void timer_hold(struct lws_context *ctx, struct timer_hold *h, struct lws *wsi, int64_t us);
 
+/* Never hold from now on: a run of one round (--once) saves no wakeups by
+ * holding and would only wait. */
+void timer_hold_off(void);
+
 /* Resume time of the open batch (monotonic us), or 0 when no batch is open. */
 int64_t timer_hold_until(void);
 

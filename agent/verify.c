@@ -3,8 +3,10 @@
  *
  * One read-back is up to two calls in flight: /api/status, and the hub's
  * record (hub_read, which follows the target's activity post). The kept
- * kernels' models come from the target. When both calls are done, the
- * read-back "settles": one log line with the ages, then the checks.
+ * kernels' models come from the target, read at the same time (so that the
+ * answers arrive together, one wakeup). When both calls are done and every
+ * model the target announced is in, the read-back "settles": one log line
+ * with the ages, then the checks.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -42,6 +44,7 @@ struct kseen {
 	char id[80];
 	struct reading r;
 	char state[16];		/* execution_state */
+	int pending;		/* the target is reading its model (verify_kernel_expect) */
 };
 
 struct verify {
@@ -51,6 +54,7 @@ struct verify {
 	struct hub *hub;		/* the target's; NULL when its server is not a hub's */
 	int hub_pending;		/* a hub_read() has not reported yet */
 	int hub_posted;			/* the hub took an activity post before this read */
+	int awaiting;			/* the calls are done; a kernel's model is not */
 
 	struct rest_call *scall;
 	double scall_acted;		/* tracked_start when scall started */
@@ -294,6 +298,12 @@ static void settle(struct verify *v)
 
 	if (v->scall || v->hub_pending)
 		return;
+	for (i = 0; i < v->nseen; i++)
+		if (v->seen[i].pending) {
+			v->awaiting = 1;	/* verify_kernel_model settles */
+			return;
+		}
+	v->awaiting = 0;
 	kact = kernels_oldest(v, &busy);
 	verify_format_ages(line, sizeof(line), age_of(kact, now), busy,
 			   age_of(v->layer[L_SERVER].cur, now),
@@ -335,15 +345,41 @@ static struct kseen *seen_find(struct verify *v, const char *id, int add)
 	return k;
 }
 
+static void settle_cb(lws_sorted_usec_list_t *sul)
+{
+	settle(lws_container_of(sul, struct verify, sul_settle));
+}
+
+void verify_kernel_expect(struct verify *v, const char *id)
+{
+	struct kseen *k;
+
+	if (v && (k = seen_find(v, id, 1)))
+		k->pending = 1;
+}
+
 void verify_kernel_model(struct verify *v, const char *id, double last_activity,
 			 const char *state)
 {
 	struct kseen *k;
+	size_t i;
 
-	if (!v || last_activity <= 0 || !(k = seen_find(v, id, 1)))
+	if (!v || !(k = seen_find(v, id, last_activity > 0)))
 		return;
-	reading_set(&k->r, last_activity, timer_mono_s());
-	snprintf(k->state, sizeof(k->state), "%s", state ? state : "");
+	k->pending = 0;
+	if (last_activity > 0) {
+		reading_set(&k->r, last_activity, timer_mono_s());
+		snprintf(k->state, sizeof(k->state), "%s", state ? state : "");
+	}
+	if (!v->awaiting)
+		return;
+	for (i = 0; i < v->nseen; i++)
+		if (v->seen[i].pending)
+			return;
+	/* The last model a finished read-back waited for. Settle from the
+	 * loop (in this same pass), never from inside the caller. */
+	if (v->ctx)
+		timer_soon(v->ctx, &v->sul_settle, settle_cb);
 }
 
 void verify_kernel_forget(struct verify *v, const char *id)
@@ -427,11 +463,6 @@ struct verify *verify_new(struct lws_context *ctx, struct rest *rest,
 	return v;
 }
 
-static void settle_cb(lws_sorted_usec_list_t *sul)
-{
-	settle(lws_container_of(sul, struct verify, sul_settle));
-}
-
 void verify_on_settled(struct verify *v, void (*settled)(void *ud), void *ud)
 {
 	if (!v)
@@ -458,7 +489,7 @@ void verify_round(struct verify *v)
 		v->hub_pending = 1;
 	/* Nothing could start: settle from the loop, never from inside this call. */
 	if (!v->scall && !v->hub_pending && v->ctx)
-		lws_sul_schedule(v->ctx, 0, &v->sul_settle, settle_cb, 1);
+		timer_soon(v->ctx, &v->sul_settle, settle_cb);
 }
 
 /* Whole seconds, -1 when unknown. */

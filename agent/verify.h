@@ -67,8 +67,16 @@ struct verify *verify_new(struct lws_context *ctx, struct rest *rest,
 void verify_round(struct verify *v);
 
 /*
+ * The target is reading kernel id's model for this round's read-back: the
+ * read-back settles only once verify_kernel_model() handed it in.
+ */
+void verify_kernel_expect(struct verify *v, const char *id);
+
+/*
  * The server's model of a kept kernel: its last_activity (epoch seconds; 0 =
- * unknown, ignored) and execution_state. Judged at the next settle.
+ * unknown or the read failed: only ends the wait of verify_kernel_expect)
+ * and execution_state. Judged at the next settle. Never calls back into the
+ * caller.
  */
 void verify_kernel_model(struct verify *v, const char *id, double last_activity,
 			 const char *state);
