@@ -702,7 +702,7 @@ struct kws *kws_open(struct lws_context *ctx, const struct kws_params *p,
  * (with prompt acknowledgements, see ack_promptly, they come a few
  * milliseconds apart rather than in one burst).
  */
-#define KWS_HOLD_FIRST_US 20000
+#define KWS_HOLD_FIRST_US 50000
 #define KWS_HOLD_MIN_US 2000
 #define KWS_HOLD_LEARN_US TIMER_HOLD_MAX_US	/* slower replies (queued behind a cell) teach nothing */
 

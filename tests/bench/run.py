@@ -19,6 +19,7 @@ traced one (poll()s, system calls).
 """
 import argparse
 import json
+import math
 import os
 import re
 import shutil
@@ -44,13 +45,15 @@ GOAL_RSS_MB = 16.0
 GOAL_IDLE_CPU_PCT = 0.1
 GOAL_MANY_CPU_PCT = 1.0
 # Wakeups (voluntary context switches: the loop slept and was woken) per
-# keepalive round. A round costs ~5 (the timer; the replies, read together;
-# the model read-back; /api/status; the state file a second later), and a
-# 60 s round also has one WebSocket ping of ours (2) and two of the
-# server's (1 each); see README.md. Kernels share them: 20 or 100 kernels
-# take about as many per round as one. Zero-timeout re-polls (lws #2039)
-# never sleep, so never count.
-GOAL_IDLE_WAKEUPS_PER_ROUND = 10
+# keepalive round. A round costs 3 (the timer sends; the replies and the
+# REST ping's answer are read together; the read-back's answers are read
+# together and the state file is written in that pass), plus the server's
+# own WebSocket pings (one per 30 s; at 60 s the round falls on one of
+# them when there is no jitter); the agent's own ping never runs while
+# those pings prove the link. See README.md. Kernels share them: 20 or 100
+# kernels take about as many per round as one. Zero-timeout re-polls (lws
+# #2039) never sleep, so never count.
+GOAL_IDLE_WAKEUPS_PER_ROUND = 3      # plus the server's pings
 GOAL_MANY_WAKEUPS_PER_ROUND = 30     # however many kernels: rounds are batched
 GOAL_SCALE_WAKEUPS_PER_KERNEL = 1.0  # per round: sublinear (each kernel's own server pings included)
 # jupyter_server pings every WebSocket every 30 s (WS_PING_INTERVAL), each
@@ -61,9 +64,8 @@ GOAL_REFUSED_CPU_S = 0.05
 GOAL_REFUSED_TRIES = 6
 # Agent / reference Python loop (python_loop.py), same scenario, same run.
 # Wakeups: the agent also pings the REST API, reads back what the cullers
-# see, writes its state file and pings a link that no reply proved alive for
-# 30 s; the Python loop does none of that.
-GOAL_RATIO = {"private": 0.5, "flood_cpu": 0.25, "wakeups": 3.0, "once_wall": 0.6}
+# see and writes its state file; the Python loop does none of that.
+GOAL_RATIO = {"private": 0.5, "flood_cpu": 0.25, "wakeups": 1.5, "once_wall": 0.4}
 
 
 def lws_sequencer_on():
@@ -511,7 +513,7 @@ class Bench:
         self.wait_ready(run, 1)
         per_round, counts = self.windows(res, run, iv, self.p["idle_rounds"], 1)
         self.stop_agent(run)
-        limit = GOAL_IDLE_WAKEUPS_PER_ROUND + tick_allowance(iv)
+        limit = GOAL_IDLE_WAKEUPS_PER_ROUND + math.ceil(iv / SERVER_PING_S) + tick_allowance(iv)
         res.goal = "RSS<%g CPU<%g%% wakeups/round<=%d" % (GOAL_RSS_MB, GOAL_IDLE_CPU_PCT, limit)
         res.check(res.peak_mb < GOAL_RSS_MB, "peak RSS %.1f MB" % res.peak_mb)
         res.check(res.cpu_pct < GOAL_IDLE_CPU_PCT, "CPU %.3f %%" % res.cpu_pct)
@@ -520,15 +522,14 @@ class Bench:
 
     def many(self):
         n, iv = self.p["many_kernels"], self.p["many_interval"]
-        # One at a time: jupyter_client picks free ports before the kernel
-        # binds them, so parallel starts sometimes collide and a kernel dies.
+        # A kernel that lost the port race is replaced (drop_silent_kernels).
         for _ in range(3):
             have = len(self.server.kernels())
-            if have >= n:
+            if have >= n and not self.drop_silent_kernels():
                 break
-            for _ in range(n - have):
+            for _ in range(n - len(self.server.kernels())):
                 self.server.start_kernel()
-            time.sleep(2)   # a kernel that lost the race dies now, not during the windows
+            time.sleep(2)
         run = self.start_agent("many", ["--kernel", "all", "--interval", "%ds" % iv])
         # A kernel that lost the port race can also die later, while still
         # "starting" (seen with jupyter_server 2.15): wait for those listed.
@@ -712,13 +713,33 @@ class Bench:
                          % (res.duration, tries, s1.vcsw - s0.vcsw, res.cpu, accepted0))
         return res
 
+    def drop_silent_kernels(self):
+        """Delete the kernels that do not answer a cell within 20 s. jupyter_client
+        picks a kernel's random ports before the kernel binds them, so with
+        many kernels starting one may lose them to another and die; the
+        server restarts it on the same ports, which can fail again until it
+        gives up, and it stays listed while nobody can reach it. The agent
+        would then wait for it like any kept kernel. Returns how many."""
+        silent = []
+        for k in self.server.kernels():
+            try:
+                self.server.execute(k["id"], "pass", timeout=20)
+            except Exception:   # noqa: B902 (timeouts, refused handshakes)
+                silent.append(k["id"])
+        for k in silent:
+            try:
+                self.server.delete_kernel(k)
+            except Exception:   # noqa: B902
+                pass
+        return len(silent)
+
     def scale(self, idle_private_mb):
         """As many kernels as the scenario asks (100), on the one server, kept
         by one agent: private memory per kernel and CPU per round."""
         want, iv = self.p["scale_kernels"], self.p["scale_interval"]
         budget = time.monotonic() + self.p["scale_start_s"]
         limited = None
-        while len(self.server.kernels()) < want:
+        while len(self.server.kernels()) < want or self.drop_silent_kernels():
             if time.monotonic() > budget:
                 limited = "kernel start-up took longer than %d s" % self.p["scale_start_s"]
                 break
