@@ -396,6 +396,9 @@ void verify_kernel_forget(struct verify *v, const char *id)
 	 * with this kernel gone it may step back. Compare afresh. */
 	memset(&v->layer[L_SERVER], 0, sizeof(v->layer[L_SERVER]));
 	v->warning[L_KERNEL][0] = '\0';
+	/* A read-back may have been waiting for that kernel's model. */
+	if (v->awaiting && v->ctx)
+		timer_soon(v->ctx, &v->sul_settle, settle_cb);
 }
 
 /* ---- the server ---- */
