@@ -435,7 +435,9 @@ static void spec_done(void *ud, const struct rest_reply *r)
 /* Once per kept kernel: the culler timeout its kernelspec may set. */
 static void kept_check_spec(struct kept *k, const char *name)
 {
-	if (k->spec_checked || !name || !*name || strpbrk(name, "/?#%"))
+	/* The check is about the interval: --once has none, and its start-up
+	 * should not make the server serve one more request. */
+	if (k->spec_checked || k->t->env->once || !name || !*name || strpbrk(name, "/?#%"))
 		return;
 	k->spec_checked = 1;
 	k->spec_call = read_api(k->t, "kernelspecs", name, spec_done, k);
