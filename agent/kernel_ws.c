@@ -822,6 +822,13 @@ static void clean_reason(char *out, size_t outlen, const char *in, size_t len)
 		strcat(out, "...");
 }
 
+/* Traffic went both ways: reset lws's ping and hang-up clock, and ours. */
+static void link_proven(struct kws *k, struct lws *wsi)
+{
+	lws_validity_confirmed(wsi);
+	clock_gettime(CLOCK_MONOTONIC, &k->last_valid);
+}
+
 static void rx_deliver(struct kws *k, const char *msg, size_t len)
 {
 	struct jmsg_info info;
@@ -842,10 +849,8 @@ static void rx_deliver(struct kws *k, const char *msg, size_t len)
 	 * ping interval without such proof, so a link that keeps answering
 	 * keepalives within it is never pinged at all.
 	 */
-	if (k->wsi && (!strcmp(info.channel, "shell") || !strcmp(info.channel, "control"))) {
-		lws_validity_confirmed(k->wsi);
-		clock_gettime(CLOCK_MONOTONIC, &k->last_valid);
-	}
+	if (k->wsi && (!strcmp(info.channel, "shell") || !strcmp(info.channel, "control")))
+		link_proven(k, k->wsi);
 	hold_learn(k, &info);
 	if (k->h.message)
 		k->h.message(k->ud, &info);
@@ -986,10 +991,8 @@ static int on_writeable(struct kws *k, struct lws *wsi)
 		 * PONG: the server's PING arrived, which proves the link as
 		 * well as a PONG of ours would (lws itself counts only PONGs).
 		 */
-		if (k->established && secs_since(&k->last_valid) < k->hangup_secs * 3 / 4 - 1) {
-			lws_validity_confirmed(wsi);
-			clock_gettime(CLOCK_MONOTONIC, &k->last_valid);
-		}
+		if (k->established && secs_since(&k->last_valid) < k->hangup_secs * 3 / 4 - 1)
+			link_proven(k, wsi);
 		return 0;
 	}
 

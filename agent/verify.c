@@ -289,6 +289,15 @@ static void ages_shape(const char *line, char *out, size_t outlen)
 	out[n] = '\0';
 }
 
+/* Is the target still reading a kernel's model (verify_kernel_expect)? */
+static int kernels_pending(const struct verify *v)
+{
+	for (size_t i = 0; i < v->nseen; i++)
+		if (v->seen[i].pending)
+			return 1;
+	return 0;
+}
+
 static void settle(struct verify *v)
 {
 	double now = timer_wall_s(), kact;
@@ -298,11 +307,10 @@ static void settle(struct verify *v)
 
 	if (v->scall || v->hub_pending)
 		return;
-	for (i = 0; i < v->nseen; i++)
-		if (v->seen[i].pending) {
-			v->awaiting = 1;	/* verify_kernel_model settles */
-			return;
-		}
+	if (kernels_pending(v)) {
+		v->awaiting = 1;	/* settle_when_waited() settles */
+		return;
+	}
 	v->awaiting = 0;
 	kact = kernels_oldest(v, &busy);
 	verify_format_ages(line, sizeof(line), age_of(kact, now), busy,
@@ -350,6 +358,14 @@ static void settle_cb(lws_sorted_usec_list_t *sul)
 	settle(lws_container_of(sul, struct verify, sul_settle));
 }
 
+/* A finished read-back waited for kernels' models and none is left to wait
+ * for: settle from the loop (in this same pass), never inside the caller. */
+static void settle_when_waited(struct verify *v)
+{
+	if (v->awaiting && !kernels_pending(v) && v->ctx)
+		timer_soon(v->ctx, &v->sul_settle, settle_cb);
+}
+
 void verify_kernel_expect(struct verify *v, const char *id)
 {
 	struct kseen *k;
@@ -362,7 +378,6 @@ void verify_kernel_model(struct verify *v, const char *id, double last_activity,
 			 const char *state)
 {
 	struct kseen *k;
-	size_t i;
 
 	if (!v || !(k = seen_find(v, id, last_activity > 0)))
 		return;
@@ -371,15 +386,7 @@ void verify_kernel_model(struct verify *v, const char *id, double last_activity,
 		reading_set(&k->r, last_activity, timer_mono_s());
 		snprintf(k->state, sizeof(k->state), "%s", state ? state : "");
 	}
-	if (!v->awaiting)
-		return;
-	for (i = 0; i < v->nseen; i++)
-		if (v->seen[i].pending)
-			return;
-	/* The last model a finished read-back waited for. Settle from the
-	 * loop (in this same pass), never from inside the caller. */
-	if (v->ctx)
-		timer_soon(v->ctx, &v->sul_settle, settle_cb);
+	settle_when_waited(v);
 }
 
 void verify_kernel_forget(struct verify *v, const char *id)
@@ -396,9 +403,7 @@ void verify_kernel_forget(struct verify *v, const char *id)
 	 * with this kernel gone it may step back. Compare afresh. */
 	memset(&v->layer[L_SERVER], 0, sizeof(v->layer[L_SERVER]));
 	v->warning[L_KERNEL][0] = '\0';
-	/* A read-back may have been waiting for that kernel's model. */
-	if (v->awaiting && v->ctx)
-		timer_soon(v->ctx, &v->sul_settle, settle_cb);
+	settle_when_waited(v);	/* it may have waited for that kernel */
 }
 
 /* ---- the server ---- */
